@@ -1,0 +1,135 @@
+"""StyleConfig: the original's defaults, list parsing, and one clear message per bad value."""
+
+import dataclasses
+
+import pytest
+
+from tf_style.config import ConfigError, StyleConfig
+
+# The original's defaults (semantics.md section 1), written out independently of config.py.
+ORIGINAL_DEFAULTS = {
+    "style_image": ("examples/inputs/seated-nude.jpg",),
+    "style_blend_weights": None,
+    "content_image": "examples/inputs/tubingen.jpg",
+    "image_size": 512,
+    "content_weight": 5.0,
+    "style_weight": 100.0,
+    "tv_weight": 1e-3,
+    "num_iterations": 1000,
+    "normalize_gradients": False,
+    "init": "random",
+    "init_image": "",
+    "optimizer": "lbfgs",
+    "learning_rate": 10.0,
+    "lbfgs_num_correction": 0,
+    "print_iter": 50,
+    "save_iter": 100,
+    "output_image": "out.png",
+    "style_scale": 1.0,
+    "original_colors": 0,
+    "pooling": "max",
+    "backend": "nn",
+    "cudnn_autotune": False,
+    "seed": -1,
+    "content_layers": ("relu4_2",),
+    "style_layers": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+    "multigpu_strategy": (),
+}
+
+
+@pytest.mark.parametrize("name,value", sorted(ORIGINAL_DEFAULTS.items()))
+def test_defaults_are_the_originals(name, value):
+    assert getattr(StyleConfig(), name) == value
+
+
+def test_every_option_has_a_group_and_help():
+    for f in dataclasses.fields(StyleConfig):
+        assert f.metadata["group"] and f.metadata["help"], f.name
+
+
+def test_lists_from_strings_and_sequences():
+    c = StyleConfig(style_image="a.jpg, b.jpg", style_blend_weights="3,7", gpu="-1")
+    assert c.style_image == ("a.jpg", "b.jpg")
+    assert c.style_blend_weights == (3.0, 7.0)
+    assert c.blend_weights == pytest.approx((0.3, 0.7))
+    assert c.gpu == (-1,)
+    assert StyleConfig(content_layers=["relu1_1", "relu2_1"]).content_layers == (
+        "relu1_1",
+        "relu2_1",
+    )
+    assert StyleConfig(style_blend_weights="nil").style_blend_weights is None
+    assert StyleConfig(style_image="a,b,c").blend_weights == pytest.approx((1 / 3,) * 3)
+
+
+def test_num_correction_zero_means_100():
+    assert StyleConfig().num_correction == 100
+    assert StyleConfig(lbfgs_num_correction=5).num_correction == 5
+
+
+def test_replace_validates():
+    with pytest.raises(ConfigError, match="-image_size"):
+        StyleConfig().replace(image_size=-3)
+
+
+# One bad value per option; the message must name the option.
+BAD_VALUES = [
+    ("style_image", "", "-style_image"),
+    ("style_image", "a.jpg,,b.jpg", "-style_image"),
+    ("content_image", "", "-content_image"),
+    ("style_blend_weights", "1,2", "-style_blend_weights"),
+    ("style_blend_weights", "-1", "-style_blend_weights"),
+    ("style_blend_weights", "0", "-style_blend_weights"),
+    ("style_blend_weights", "x", "-style_blend_weights"),
+    ("image_size", 0, "-image_size"),
+    ("gpu", "-2", "-gpu"),
+    ("gpu", "0,0", "-gpu"),
+    ("gpu", "a", "-gpu"),
+    ("content_weight", -1.0, "-content_weight"),
+    ("style_weight", float("nan"), "-style_weight"),
+    ("tv_weight", float("inf"), "-tv_weight"),
+    ("num_iterations", 0, "-num_iterations"),
+    ("init", "noise", "-init"),
+    ("optimizer", "sgd", "-optimizer"),
+    ("learning_rate", 0.0, "-learning_rate"),
+    ("lbfgs_num_correction", -1, "-lbfgs_num_correction"),
+    ("output_image", "", "-output_image"),
+    ("output_image", "out", "-output_image"),
+    ("content_layers", "relu1_1,relu1_1", "-content_layers"),
+    ("style_layers", "relu1_1,", "-style_layers"),
+    ("style_scale", 0.0, "-style_scale"),
+    ("original_colors", 2, "-original_colors"),
+    ("pooling", "min", "-pooling"),
+    ("model_file", "", "-model_file"),
+    ("backend", "metal", "-backend"),
+]
+
+
+@pytest.mark.parametrize("name,value,needle", BAD_VALUES)
+def test_bad_values_give_one_clear_line(name, value, needle):
+    with pytest.raises(ConfigError) as info:
+        StyleConfig(**{name: value})
+    message = str(info.value)
+    assert needle in message
+    assert "\n" not in message
+
+
+def test_both_layer_lists_empty():
+    with pytest.raises(ConfigError, match="name at least one layer"):
+        StyleConfig(content_layers="", style_layers="")
+
+
+def test_every_option_is_covered_by_a_bad_value_or_is_free_form():
+    free_form = {
+        "print_iter",  # <= 0 disables printing
+        "save_iter",  # <= 0 disables intermediate saves
+        "seed",  # < 0 draws a fresh seed
+        "init_image",
+        "proto_file",
+        "normalize_gradients",
+        "cudnn_autotune",
+        "debug",
+        "multigpu_strategy",
+    }
+    covered = {name for name, _, _ in BAD_VALUES} | {"content_layers", "style_layers"}
+    names = {f.name for f in dataclasses.fields(StyleConfig)}
+    assert names - covered - free_form == set()

@@ -1,0 +1,291 @@
+"""Every option of a style-transfer run, with the original's defaults, validated in one place.
+
+`StyleConfig` is the single source of defaults: the CLI (`cli.py`) builds its flags from these
+fields and their metadata (group and help text), and the library takes the same object. Field
+names are the original neural-style flag names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+
+OPTIMIZERS = ("lbfgs", "tfp_lbfgs", "adam")
+POOLING = ("max", "avg")
+INIT = ("random", "image")
+BACKENDS = ("nn", "cudnn", "clnn")
+
+# The original README's option groups, in its order; ours come last.
+GROUPS = (
+    "Options",
+    "Optimization options",
+    "Output options",
+    "Layer options",
+    "Other options",
+    "tf_style options",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the option and the fix."""
+
+
+def _opt(default, group: str, help: str):
+    return field(default=default, metadata={"group": group, "help": help})
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """One style-transfer run. Defaults are those of jcjohnson/neural-style.
+
+    List-valued options accept a tuple, a list, or a comma-separated string (as on the CLI).
+
+    Example:
+        >>> cfg = StyleConfig(style_image="starry.jpg", content_image="photo.jpg", image_size=256)
+        >>> cfg.style_image
+        ('starry.jpg',)
+    """
+
+    # Basic options.
+    style_image: tuple[str, ...] = _opt(
+        ("examples/inputs/seated-nude.jpg",), "Options", "Comma-separated list of style images."
+    )
+    style_blend_weights: tuple[float, ...] | None = _opt(
+        None,
+        "Options",
+        "Weights for blending several style images, comma-separated, such as 3,7. "
+        "By default all style images are weighted equally ('nil').",
+    )
+    content_image: str = _opt("examples/inputs/tubingen.jpg", "Options", "The content image.")
+    image_size: int = _opt(
+        512, "Options", "Maximum side length (in pixels) of the generated image."
+    )
+    gpu: tuple[int, ...] | None = _opt(
+        None,
+        "Options",
+        "Zero-indexed ID of the GPU to use; -1 for CPU. By default the first GPU, or the CPU "
+        "(with a note) when there is none. A comma-separated list (0,1) splits the network "
+        "over several GPUs.",
+    )
+    multigpu_strategy: tuple[str, ...] = _opt(
+        (),
+        "Options",
+        "Where to split the network between GPUs: comma-separated module indices as in the "
+        "original, or layer names.",
+    )
+    # Optimization options.
+    content_weight: float = _opt(
+        5.0, "Optimization options", "How much to weight the content reconstruction term."
+    )
+    style_weight: float = _opt(
+        100.0, "Optimization options", "How much to weight the style reconstruction term."
+    )
+    tv_weight: float = _opt(
+        1e-3,
+        "Optimization options",
+        "Weight of total-variation (TV) regularization; 0 disables it.",
+    )
+    num_iterations: int = _opt(1000, "Optimization options", "Number of iterations.")
+    normalize_gradients: bool = _opt(
+        False, "Optimization options", "L1-normalize the style and content gradients of each layer."
+    )
+    init: str = _opt(
+        "random",
+        "Optimization options",
+        "How to initialize the generated image: random (noise) or image.",
+    )
+    init_image: str = _opt(
+        "",
+        "Optimization options",
+        "Image to start from; implies -init image (the original ignored it without -init image).",
+    )
+    optimizer: str = _opt(
+        "lbfgs",
+        "Optimization options",
+        "lbfgs (the original's fixed-step L-BFGS), tfp_lbfgs (TensorFlow Probability's L-BFGS "
+        "with line search) or adam.",
+    )
+    learning_rate: float = _opt(
+        10.0, "Optimization options", "Learning rate of the Adam optimizer."
+    )
+    lbfgs_num_correction: int = _opt(
+        0,
+        "Optimization options",
+        "L-BFGS history size; 0 means the default of 100. Smaller values save memory.",
+    )
+    # Output options.
+    output_image: str = _opt(
+        "out.png", "Output options", "Name of the output image; its extension selects the format."
+    )
+    print_iter: int = _opt(
+        50, "Output options", "Print progress every print_iter iterations; 0 disables."
+    )
+    save_iter: int = _opt(
+        100,
+        "Output options",
+        "Save the image every save_iter iterations (as <name>_<iteration>.<ext>); 0 disables.",
+    )
+    # Layer options.
+    content_layers: tuple[str, ...] = _opt(
+        ("relu4_2",),
+        "Layer options",
+        "Comma-separated layer names to use for content reconstruction.",
+    )
+    style_layers: tuple[str, ...] = _opt(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        "Layer options",
+        "Comma-separated layer names to use for style reconstruction.",
+    )
+    # Other options.
+    style_scale: float = _opt(
+        1.0, "Other options", "Scale at which to extract features from the style images."
+    )
+    original_colors: int = _opt(0, "Other options", "1 keeps the colors of the content image.")
+    pooling: str = _opt("max", "Other options", "The type of pooling layers to use: max or avg.")
+    proto_file: str = _opt(
+        "",
+        "Other options",
+        "The Caffe .prototxt of the model; optional (the architecture is also in the .caffemodel).",
+    )
+    model_file: str = _opt(
+        "vgg19",
+        "Other options",
+        "A .caffemodel, a converted model file, or a model zoo name (vgg19, vgg16, "
+        "vgg19_normalized, nin, open_nsfw, keras:vgg19, keras:vgg16).",
+    )
+    backend: str = _opt(
+        "nn",
+        "Other options",
+        "Accepted for compatibility: nn, cudnn or clnn. TensorFlow picks its kernels itself "
+        "(cuDNN on NVIDIA GPUs, oneDNN on CPUs).",
+    )
+    cudnn_autotune: bool = _opt(
+        False,
+        "Other options",
+        "Accepted for compatibility: TensorFlow autotunes cuDNN convolutions by default.",
+    )
+    seed: int = _opt(-1, "Other options", "Random seed; a negative value draws a fresh one.")
+    # tf_style's own options.
+    debug: bool = _opt(
+        False, "tf_style options", "Show TensorFlow's log messages and full tracebacks."
+    )
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("style_blend_weights", "gpu") and value in (None, "", "nil"):
+                object.__setattr__(self, f.name, None)
+            elif f.type.startswith("tuple"):
+                object.__setattr__(self, f.name, _to_tuple(f.name, value, f.type))
+        _validate(self)
+
+    def replace(self, **changes) -> StyleConfig:
+        """Returns a copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def blend_weights(self) -> tuple[float, ...]:
+        """The style blend weights normalised to sum to 1, one per style image."""
+        raw = self.style_blend_weights or (1.0,) * len(self.style_image)
+        total = sum(raw)
+        return tuple(w / total for w in raw)
+
+    @property
+    def num_correction(self) -> int:
+        """The L-BFGS history size the original uses: 0 means 100."""
+        return self.lbfgs_num_correction if self.lbfgs_num_correction > 0 else 100
+
+
+def _to_tuple(name: str, value, type_name: str) -> tuple:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",")] if value.strip() else []
+    try:
+        items = list(value)
+    except TypeError:
+        items = [value]
+    convert = {"int": int, "float": float}.get(type_name.split("[")[1].split(",")[0], str)
+    try:
+        return tuple(convert(v) for v in items)
+    except (TypeError, ValueError):
+        kind = "integers" if convert is int else "numbers"
+        raise ConfigError(
+            f"-{name} must be a comma-separated list of {kind}, got {value!r}"
+        ) from None
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _validate(c: StyleConfig) -> None:
+    """Checks every option; the first bad one raises ConfigError with a one-line fix."""
+    _check(
+        len(c.style_image) > 0 and all(c.style_image),
+        "-style_image needs at least one image path (comma-separated for several)",
+    )
+    _check(bool(c.content_image), "-content_image needs an image path")
+    if c.style_blend_weights is not None:
+        _check(
+            len(c.style_blend_weights) == len(c.style_image),
+            f"-style_blend_weights has {len(c.style_blend_weights)} values but -style_image "
+            f"has {len(c.style_image)} images; give one weight per style image",
+        )
+        _check(
+            all(math.isfinite(w) and w >= 0 for w in c.style_blend_weights),
+            "-style_blend_weights must be finite non-negative numbers",
+        )
+        _check(
+            sum(c.style_blend_weights) > 0,
+            "-style_blend_weights sum to zero; give at least one positive weight",
+        )
+    _check(c.image_size > 0, f"-image_size must be a positive number of pixels, got {c.image_size}")
+    if c.gpu is not None:
+        _check(
+            len(c.gpu) > 0 and (c.gpu == (-1,) or all(g >= 0 for g in c.gpu)),
+            f"-gpu must be -1 (CPU) or GPU indices >= 0 such as 0 or 0,1; got {_join(c.gpu)}",
+        )
+        _check(len(set(c.gpu)) == len(c.gpu), f"-gpu lists a device twice: {_join(c.gpu)}")
+    for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "style_scale"):
+        value = getattr(c, name)
+        _check(
+            math.isfinite(value) and value >= 0,
+            f"-{name} must be a finite number >= 0, got {value}",
+        )
+    _check(c.learning_rate > 0, f"-learning_rate must be > 0, got {c.learning_rate}")
+    _check(c.style_scale > 0, f"-style_scale must be > 0, got {c.style_scale}")
+    _check(c.num_iterations > 0, f"-num_iterations must be at least 1, got {c.num_iterations}")
+    _check(c.init in INIT, f"-init must be one of {', '.join(INIT)}; got {c.init!r}")
+    _check(
+        c.optimizer in OPTIMIZERS,
+        f"-optimizer must be one of {', '.join(OPTIMIZERS)}; got {c.optimizer!r}",
+    )
+    _check(
+        c.lbfgs_num_correction >= 0,
+        f"-lbfgs_num_correction must be >= 0 (0 means 100), got {c.lbfgs_num_correction}",
+    )
+    _check(bool(c.output_image), "-output_image needs a file name such as out.png")
+    _check(
+        os.path.splitext(c.output_image)[1] != "",
+        f"-output_image {c.output_image!r} has no extension; add one such as .png or .jpg",
+    )
+    _check(
+        len(c.content_layers) + len(c.style_layers) > 0,
+        "-content_layers and -style_layers are both empty; name at least one layer",
+    )
+    for name in ("content_layers", "style_layers"):
+        layers = getattr(c, name)
+        _check(all(layers), f"-{name} has an empty layer name: {_join(layers)}")
+        _check(len(set(layers)) == len(layers), f"-{name} names a layer twice: {_join(layers)}")
+    _check(c.original_colors in (0, 1), f"-original_colors must be 0 or 1, got {c.original_colors}")
+    _check(c.pooling in POOLING, f"-pooling must be one of {', '.join(POOLING)}; got {c.pooling!r}")
+    _check(bool(c.model_file), "-model_file needs a model file or a model zoo name such as vgg19")
+    _check(
+        c.backend in BACKENDS, f"-backend must be one of {', '.join(BACKENDS)}; got {c.backend!r}"
+    )
+
+
+def _join(values) -> str:
+    return ",".join(str(v) for v in values)

@@ -1,0 +1,69 @@
+"""The console output: the original neural-style's lines, word for word, and our own notes.
+
+The library calls a `Reporter`; `Reporter(stream=None)` is silent, so library users get no
+output unless they ask for it. The CLI passes `sys.stdout`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TextIO
+
+
+class Reporter:
+    """Writes the original's log lines to `stream` (nothing when `stream` is None)."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream
+
+    def _print(self, *parts) -> None:
+        # Lua's print separates its arguments with a TAB; the original's lines rely on that.
+        if self.stream is not None:
+            self.stream.write("\t".join(str(p) for p in parts) + "\n")
+            self.stream.flush()
+
+    def note(self, message: str) -> None:
+        """One line of our own (a deviation, a fallback, where a file went)."""
+        self._print(message)
+
+    def loaded(self, model_file: str, weighted_layers: Sequence[tuple[str, tuple[int, ...]]]):
+        """loadcaffe's lines: the file, then `name: nOut nIn kW kH` per weighted layer."""
+        self._print(f"Successfully loaded {model_file}")
+        for name, dims in weighted_layers:
+            self._print(f"{name}: " + " ".join(str(d) for d in dims))
+
+    def setup_layer(self, kind: str, index: int, name: str) -> None:
+        # The original pads "style" with two spaces so both kinds line up.
+        label = "Setting up content layer" if kind == "content" else "Setting up style layer  "
+        self._print(label, index, ":", name)
+
+    def replacing_pooling(self, index: int) -> None:
+        self._print(f"Replacing max pooling at layer {index} with average pooling")
+
+    def capturing_content(self) -> None:
+        self._print("Capturing content targets")
+
+    def capturing_style(self, i: int) -> None:
+        self._print(f"Capturing style target {i}")
+
+    def running(self, title: str) -> None:
+        self._print(f"Running optimization with {title}")
+
+    def iteration(
+        self,
+        t: int,
+        num_iterations: int,
+        content_losses: Sequence[float],
+        style_losses: Sequence[float],
+        evaluations: int | None = None,
+    ) -> None:
+        """The original's loss block; `evaluations` is added when it differs from `t`."""
+        head = f"Iteration {t} / {num_iterations}"
+        if evaluations is not None and evaluations != t:
+            head += f" ({evaluations} evaluations)"
+        self._print(head)
+        for i, loss in enumerate(content_losses, 1):
+            self._print(f"  Content {i} loss: {loss:f}")
+        for i, loss in enumerate(style_losses, 1):
+            self._print(f"  Style {i} loss: {loss:f}")
+        self._print(f"  Total loss: {sum(content_losses) + sum(style_losses):f}")
