@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny Caffe models written by the tests, and tiny images."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tf_style.caffe import writer
+
+# Narrow enough to run in milliseconds, with the real VGG-19 layer names and pooling.
+TINY_WIDTHS = (4, 8, 8, 12, 12)
+
+
+@pytest.fixture(scope="session")
+def tiny_vgg(tmp_path_factory):
+    """(prototxt, caffemodel) of a VGG-19-shaped net with tiny widths and no fc layers."""
+    folder = tmp_path_factory.mktemp("tiny_vgg")
+    proto, model = folder / "tiny.prototxt", folder / "tiny.caffemodel"
+    writer.write_vgg(model, widths=TINY_WIDTHS, fc=None, seed=3, prototxt_path=proto)
+    return proto, model
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory):
+    """Small smooth content and two style images (PNG) of different sizes and aspects."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(7)
+    paths = {}
+    for name, (h, w) in {"content": (40, 56), "style1": (50, 50), "style2": (36, 60)}.items():
+        yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+        base = np.stack([np.sin(6 * xx + c) * np.cos(4 * yy - c) for c in range(3)], -1)
+        noise = rng.uniform(-0.2, 0.2, (h, w, 3))
+        pixels = np.clip(0.5 + 0.4 * base + noise, 0, 1)
+        paths[name] = folder / f"{name}.png"
+        Image.fromarray((pixels * 255).astype(np.uint8)).save(paths[name])
+    return paths
