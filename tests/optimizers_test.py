@@ -1,0 +1,337 @@
+"""Tests for tf_style.optimizers against numpy transcriptions and analytic minima."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_style import optimizers
+
+SHAPE = (1, 4, 4, 3)  # a tiny image
+
+
+def np_lbfgs(fg, x0, num_evaluations, m, dtype=np.float64):
+    """semantics.md 5.2 (torch optim.lbfgs, neural-style's settings) in numpy.
+
+    Vectors are stored in ``dtype`` (float32 mirrors a Torch FloatTensor), scalars are
+    float64, and dot products multiply in ``dtype`` and sum in float64 as tf_style does.
+    Returns the evaluated images x_1 .. x_n, flattened, one row each.
+    """
+
+    def vec(v):
+        return np.asarray(v, dtype)
+
+    def dot(a, b):
+        return float(np.sum((a * b).astype(np.float64)))
+
+    x = vec(x0).ravel()
+    g = vec(fg(x.astype(np.float64))[1])
+    xs = [x]
+    s_hist, y_hist, h0 = [], [], 1.0
+    g_prev = d_prev = t_prev = None  # set at the end of each iteration
+    for k in range(1, num_evaluations):
+        if k == 1:
+            d = -g
+        else:
+            y, s = vec(g - g_prev), vec(dtype(t_prev) * d_prev)
+            ys = dot(y, s)
+            if ys > 1e-10:
+                if len(s_hist) == m:
+                    s_hist.pop(0)
+                    y_hist.pop(0)
+                s_hist.append(s)
+                y_hist.append(y)
+                h0 = ys / dot(y, y)
+            q, alphas = -g, [0.0] * len(s_hist)
+            for i in reversed(range(len(s_hist))):
+                alphas[i] = dot(s_hist[i], q) / dot(y_hist[i], s_hist[i])
+                q = vec(q - dtype(alphas[i]) * y_hist[i])
+            r = vec(dtype(h0) * q)
+            for i in range(len(s_hist)):
+                beta = dot(y_hist[i], r) / dot(y_hist[i], s_hist[i])
+                r = vec(r + dtype(alphas[i] - beta) * s_hist[i])
+            d = r
+        g_prev = g
+        if dot(g, d) > 1:
+            break
+        t = min(1.0, 1.0 / np.abs(g.astype(np.float64)).sum()) if k == 1 else 1.0
+        x = vec(x + dtype(t) * d)
+        d_prev, t_prev = d, t
+        g = vec(fg(x.astype(np.float64))[1])
+        xs.append(x)
+    return np.array(xs)
+
+
+def np_adam(fg, x0, num_evaluations, lr):
+    """semantics.md 5.3 (torch optim.adam) in float64; returns x_1 .. x_n flattened."""
+    x = x0.astype(np.float64).ravel()
+    m = v = np.zeros_like(x)
+    xs = [x]
+    for t in range(1, num_evaluations):
+        _, g = fg(x)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g**2
+        x = x - lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-8)
+        xs.append(x)
+    return np.array(xs)
+
+
+class Problem:
+    """A test function given as numpy (float64, flat) and as an objective for the optimizers."""
+
+    def __init__(self, np_fg, x0, minimum):
+        self.np_fg, self.x0, self.minimum = np_fg, x0.astype(np.float32), minimum
+        self.traces = 0
+
+    def objective(self, x):
+        self.traces += 1  # runs once per Python trace of the enclosing tf.function
+        loss, grad = tf.numpy_function(
+            lambda v: [np.float64(a) for a in self.np_fg(v.astype(np.float64).ravel())],
+            [x],
+            [tf.float64, tf.float64],
+            stateful=False,
+        )
+        loss = tf.cast(tf.reshape(loss, []), tf.float32)
+        aux = tf.stack([loss, tf.reduce_sum(x)])
+        return loss, tf.cast(tf.reshape(grad, tf.shape(x)), tf.float32), aux
+
+
+def quadratic_fg(x):
+    a = np.linspace(1.0, 10.0, x.size)
+    return 0.5 * np.sum(a * (x - 1.5) ** 2), a * (x - 1.5)
+
+
+def rosenbrock_fg(x):
+    """Chained Rosenbrock; its minimum is all ones."""
+    f = np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    g = np.zeros_like(x)
+    g[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+    g[1:] += 200 * (x[1:] - x[:-1] ** 2)
+    return f, g
+
+
+def make_problem(name):
+    rng = np.random.default_rng(1)
+    if name == "quadratic":
+        return Problem(quadratic_fg, rng.normal(size=SHAPE), np.full(SHAPE, 1.5))
+    if name == "rosenbrock2d":
+        return Problem(rosenbrock_fg, np.array([-1.2, 1.0]), np.ones(2))
+    return Problem(rosenbrock_fg, 1 + 0.2 * rng.normal(size=SHAPE), np.ones(SHAPE))
+
+
+PROBLEMS = ("quadratic", "rosenbrock2d", "rosenbrock_image")
+
+
+def evaluated_images(opt, n):
+    """x_1 .. x_n, one run(1) each, flattened."""
+    images = []
+    for _ in range(n):
+        opt.run(1)
+        images.append(opt.image.numpy().ravel())
+    return np.array(images)
+
+
+@pytest.mark.parametrize("m", [3, 100])
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_lbfgs_iterates_match_numpy_transcription(name, m):
+    problem = make_problem(name)
+    want = np_lbfgs(problem.np_fg, problem.x0, 20, m, dtype=np.float32)
+    assert len(want) == 20
+    opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0, num_correction=m)
+    got = evaluated_images(opt, 20)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # The same math in float64: float32 rounding grows along the trajectory, and from
+    # (-1.2, 1) Rosenbrock amplifies it past 1e-4 after about 10 steps.
+    exact = np_lbfgs(problem.np_fg, problem.x0, 20, m)
+    n = 10 if name == "rosenbrock2d" else 20
+    np.testing.assert_allclose(got[:n], exact[:n], rtol=1e-4, atol=1e-4)
+    assert (opt.evaluations, opt.iterations, opt.stopped, opt.nonfinite) == (20, 20, False, False)
+    loss, grad = problem.np_fg(want[-1])
+    np.testing.assert_allclose(opt.loss.numpy(), loss, rtol=1e-4)
+    np.testing.assert_allclose(opt.aux.numpy(), [loss, want[-1].sum()], rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam"])
+def test_chunks_equal_one_run_without_retracing(name):
+    problem = make_problem("rosenbrock_image")
+    whole = optimizers.make_optimizer(name, problem.objective, problem.x0, num_correction=3)
+    loss, aux = whole.run(20)
+    chunked = optimizers.make_optimizer(name, problem.objective, problem.x0, num_correction=3)
+    traces = problem.traces
+    chunked.run(1)
+    traces_after_first = problem.traces
+    assert traces_after_first > traces
+    for n in (7, 12):
+        chunk_loss, chunk_aux = chunked.run(n)
+    assert problem.traces == traces_after_first
+    np.testing.assert_array_equal(chunked.image.numpy(), whole.image.numpy())
+    np.testing.assert_array_equal(chunk_loss.numpy(), loss.numpy())
+    np.testing.assert_array_equal(chunk_aux.numpy(), aux.numpy())
+    assert chunked.evaluations == whole.evaluations == 20
+    assert chunked.iterations == 20
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam"])
+def test_checkpoint_restores_the_whole_state(name, tmp_path):
+    problem = make_problem("rosenbrock_image")
+    opt = optimizers.make_optimizer(
+        name, problem.objective, problem.x0, num_correction=3, learning_rate=0.01
+    )
+    opt.run(5)
+    path = tf.train.Checkpoint(optimizer=opt).write(str(tmp_path / "ckpt"))
+    opt.run(6)
+    resumed = optimizers.make_optimizer(
+        name, problem.objective, np.zeros(SHAPE), num_correction=3, learning_rate=0.01
+    )
+    tf.train.Checkpoint(optimizer=resumed).read(path).assert_consumed()
+    resumed.run(6)
+    np.testing.assert_array_equal(resumed.image.numpy(), opt.image.numpy())
+    assert resumed.evaluations == opt.evaluations
+
+
+def test_adam_matches_numpy_transcription():
+    problem = make_problem("rosenbrock_image")
+    want = np_adam(problem.np_fg, problem.x0, 11, lr=0.01)
+    opt = optimizers.make_optimizer("adam", problem.objective, problem.x0, learning_rate=0.01)
+    np.testing.assert_allclose(evaluated_images(opt, 11), want, rtol=1e-5, atol=1e-6)
+    assert opt.title == "ADAM"
+
+
+def test_adam_reaches_quadratic_minimum():
+    problem = make_problem("quadratic")
+    opt = optimizers.make_optimizer("adam", problem.objective, problem.x0, learning_rate=0.05)
+    opt.run(600)
+    np.testing.assert_allclose(opt.image.numpy(), problem.minimum, atol=1e-2)
+
+
+@pytest.mark.parametrize("name", ["quadratic", "rosenbrock2d"])
+def test_tfp_lbfgs_reaches_minimum(name):
+    problem = make_problem(name)
+    opt = optimizers.make_optimizer("tfp_lbfgs", problem.objective, problem.x0, num_correction=10)
+    opt.run(60)
+    np.testing.assert_allclose(opt.image.numpy(), problem.minimum, atol=1e-3)
+    assert opt.evaluations > opt.iterations > 0
+    loss = problem.np_fg(opt.image.numpy().astype(np.float64).ravel())[0]
+    np.testing.assert_allclose(opt.aux.numpy(), [loss, opt.image.numpy().sum()], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_tfp_lbfgs_chunks_checkpoint_and_retracing(tmp_path):
+    problem = make_problem("rosenbrock_image")
+    whole = optimizers.make_optimizer("tfp_lbfgs", problem.objective, problem.x0)
+    whole.run(12)
+    chunked = optimizers.make_optimizer("tfp_lbfgs", problem.objective, problem.x0)
+    chunked.run(3)
+    chunked.run(4)  # the first chunk and the later ones are one trace each
+    path = tf.train.Checkpoint(optimizer=chunked).write(str(tmp_path / "ckpt"))
+    traces = problem.traces
+    chunked.run(5)
+    assert problem.traces == traces
+    assert chunked.iterations == whole.iterations == 12
+    assert chunked.evaluations == whole.evaluations
+    np.testing.assert_array_equal(chunked.image.numpy(), whole.image.numpy())
+    resumed = optimizers.make_optimizer("tfp_lbfgs", problem.objective, np.zeros(SHAPE))
+    tf.train.Checkpoint(optimizer=resumed).read(path).assert_consumed()
+    resumed.run(5)
+    np.testing.assert_array_equal(resumed.image.numpy(), whole.image.numpy())
+    assert resumed.evaluations == whole.evaluations
+
+
+def nan_beyond(problem, limit):
+    """The problem's objective, with NaN loss and gradient once any pixel exceeds limit."""
+
+    def objective(x):
+        loss, grad, aux = problem.objective(x)
+        bad = tf.reduce_max(x) > limit
+        return tf.where(bad, np.nan, loss), tf.where(bad, np.nan, grad), aux
+
+    return objective
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam"])
+def test_nonfinite_stops_and_keeps_last_finite_image(name):
+    problem = make_problem("quadratic")
+    x0 = np.zeros(SHAPE, np.float32)
+    opt = optimizers.make_optimizer(name, nan_beyond(problem, 1.0), x0, learning_rate=0.1)
+    opt.run(30)
+    assert opt.nonfinite and not opt.stopped
+    finite = (np_lbfgs if name == "lbfgs" else np_adam)(
+        problem.np_fg, x0, opt.evaluations + 1, **({"m": 100} if name == "lbfgs" else {"lr": 0.1})
+    )
+    assert 1 < opt.evaluations < 30
+    assert finite[-2].max() <= 1.0 < finite[-1].max()  # evaluation evaluations + 1 was the NaN
+    np.testing.assert_allclose(opt.image.numpy().ravel(), finite[-2], rtol=1e-5, atol=1e-6)
+    assert np.isfinite(opt.loss.numpy())
+    image, evaluations = opt.image.numpy(), opt.evaluations
+    opt.run(5)  # a non-finite run stays stopped
+    assert opt.evaluations == evaluations
+    np.testing.assert_array_equal(opt.image.numpy(), image)
+
+
+@pytest.mark.parametrize("name", optimizers.OPTIMIZERS)
+def test_nonfinite_first_evaluation(name):
+    problem = make_problem("quadratic")
+    x0 = np.full(SHAPE, 2.0, np.float32)
+    opt = optimizers.make_optimizer(name, nan_beyond(problem, 1.0), x0)
+    opt.run(3)
+    assert opt.nonfinite and opt.evaluations == 0
+    np.testing.assert_array_equal(opt.image.numpy(), x0)
+
+
+def test_tfp_lbfgs_line_search_backs_off_from_nan():
+    problem = make_problem("quadratic")
+    opt = optimizers.make_optimizer("tfp_lbfgs", nan_beyond(problem, 1.0), np.zeros(SHAPE))
+    opt.run(20)
+    # TFP's first trial step lands past the limit, its line search meets the NaN and fails:
+    # a stop, on the finite start.
+    assert opt.stopped and not opt.nonfinite
+    np.testing.assert_array_equal(opt.image.numpy(), 0.0)
+    np.testing.assert_allclose(opt.loss.numpy(), quadratic_fg(np.zeros(48))[0], rtol=1e-6)
+
+
+def test_titles_and_unknown_name():
+    problem = make_problem("quadratic")
+    assert optimizers.make_optimizer("lbfgs", problem.objective, problem.x0).title == "L-BFGS"
+    with pytest.raises(ValueError, match="lbfgs, tfp_lbfgs, adam"):
+        optimizers.make_optimizer("sgd", problem.objective, problem.x0)
+    with pytest.raises(ValueError, match="num_correction"):
+        optimizers.make_optimizer("lbfgs", problem.objective, problem.x0, num_correction=0)
+
+
+def test_run_counts_are_checked():
+    problem = make_problem("quadratic")
+    opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0)
+    opt.run(0)
+    assert opt.evaluations == 0
+    with pytest.raises(ValueError, match="num_evaluations"):
+        opt.run(-1)
+
+
+def test_lbfgs_stops_when_progress_is_not_possible(monkeypatch):
+    # g.d > -tolX never holds for a positive definite L-BFGS matrix with tolX = -1, so raise
+    # tolX until every direction fails the test.
+    monkeypatch.setattr(optimizers, "_LBFGS_TOL_X", 1e30)
+    problem = make_problem("quadratic")
+    opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0)
+    opt.run(5)
+    assert opt.stopped and not opt.nonfinite
+    assert (opt.evaluations, opt.iterations) == (1, 1)
+    np.testing.assert_array_equal(opt.image.numpy(), problem.x0)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam"])
+def test_xla_gives_the_graph_results(name):
+    scale = tf.constant(np.linspace(1.0, 3.0, 48).reshape(SHAPE), tf.float32)
+
+    def objective(x):  # pure TensorFlow: XLA cannot compile tf.numpy_function
+        loss = tf.reduce_sum(scale * (x - 1.0) ** 2)
+        return loss, 2 * scale * (x - 1.0), tf.stack([loss])
+
+    images = []
+    for jit_compile in (False, True):
+        opt = optimizers.make_optimizer(
+            name, objective, np.zeros(SHAPE), learning_rate=0.1, jit_compile=jit_compile
+        )
+        opt.run(3)
+        opt.run(4)
+        images.append(opt.image.numpy())
+    np.testing.assert_allclose(images[1], images[0], rtol=1e-5, atol=1e-6)

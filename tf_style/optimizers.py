@@ -1,0 +1,471 @@
+"""Optimizers for the image, run in chunks of evaluations between the caller's callbacks.
+
+Three optimizers share one small interface (:class:`Optimizer`, built by :func:`make_optimizer`):
+
+* ``lbfgs``: the original's L-BFGS (torch ``optim.lbfgs`` with neural-style's settings,
+  semantics.md 5.2): fixed step, no line search, one evaluation per iteration, written as one
+  ``tf.while_loop`` with the history in preallocated ring buffers.
+* ``tfp_lbfgs``: ``tfp.optimizer.lbfgs_minimize`` (Hager-Zhang line search, several evaluations
+  per iteration), resumed chunk by chunk.
+* ``adam``: Keras 3 Adam with the original's settings (semantics.md 5.3).
+
+Evaluation semantics are the original's: evaluation ``t`` evaluates the image ``x_t``; the
+caller's callbacks (printing, saving) come after evaluation ``t`` and see ``x_t`` with its loss;
+the update computed from evaluation ``t`` moves the image to ``x_{t+1}`` only right before
+evaluation ``t + 1``. A run of ``N`` evaluations therefore ends on ``x_N``: the original never
+evaluates nor saves its last update, and neither do we.
+
+The objective is a traceable callable ``objective(x) -> (loss, grad, aux)``: ``x`` a float32
+tensor of fixed shape, ``loss`` a float32 scalar, ``grad`` shaped like ``x`` and ``aux`` a
+float32 1-D tensor (per-layer losses) passed through untouched. Every piece of state is a
+``tf.Variable`` reachable from the optimizer (a ``tf.Module``), so ``tf.train.Checkpoint`` can
+save and restore a run exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow_probability.python.optimizer.lbfgs import LBfgsOptimizerResults
+
+Objective = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]
+
+OPTIMIZERS = ("lbfgs", "tfp_lbfgs", "adam")
+
+# torch optim.lbfgs as called by neural-style: tolX = -1, so "progress not possible" means
+# g.d > 1, and a curvature pair is kept only when y.s > 1e-10.
+_LBFGS_TOL_X = -1.0
+_LBFGS_MIN_YS = 1e-10
+
+
+class OptimizerError(ValueError):
+    """A bad optimizer name or setting."""
+
+
+def _dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    # Products in float32, accumulated in float64 (Torch's CPU dot returns a double,
+    # semantics.md 14.7): about 1e-11 relative at 3 x 512^2 elements, and on CPU 8x faster
+    # than casting both vectors to float64 first.
+    return tf.reduce_sum(tf.cast(a * b, tf.float64))
+
+
+def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
+
+
+class _Untracked:
+    """Holds the objective so that ``tf.Module`` does not checkpoint whatever it closes over."""
+
+    def __init__(self, fn: Objective):
+        self.fn = fn
+
+
+class Optimizer(tf.Module):
+    """An optimizer of one image, run in chunks; the state is all ``tf.Variable``s.
+
+    Attributes:
+        title: name for the original's "Running optimization with ..." line.
+        image: ``tf.Variable`` holding the image of the latest (finite) evaluation.
+    """
+
+    title = ""
+
+    def __init__(self, objective: Objective, x0: tf.Tensor, *, jit_compile: bool = False):
+        super().__init__(name=type(self).__name__.lower())
+        self._objective = _Untracked(objective)
+        x0 = tf.convert_to_tensor(x0, tf.float32)
+        self.image = tf.Variable(x0, trainable=False, name="image")
+        self._loss = tf.Variable(0.0, trainable=False, name="loss")
+        self._grad = tf.Variable(tf.zeros_like(x0), trainable=False, name="grad")
+        # Its length is known only once the objective runs.
+        self._aux = tf.Variable(tf.zeros([0]), shape=[None], trainable=False, name="aux")
+        self._evaluations = tf.Variable(0, dtype=tf.int64, trainable=False, name="evaluations")
+        self._stopped = tf.Variable(False, trainable=False, name="stopped")
+        self._nonfinite = tf.Variable(False, trainable=False, name="nonfinite")
+        if jit_compile:
+            # XLA compiles against the variables' current shapes, so aux needs its final
+            # length before the first chunk: one extra trace of the objective finds it.
+            spec = tf.TensorSpec(x0.shape, tf.float32)
+            traced = tf.function(self._evaluate).get_concrete_function(spec)
+            self._aux.assign(tf.zeros(traced.structured_outputs[2].shape))
+
+    def _evaluate(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        loss, grad, aux = self._objective.fn(x)
+        return (
+            tf.cast(loss, tf.float32),
+            tf.reshape(tf.cast(grad, tf.float32), tf.shape(x)),
+            tf.cast(aux, tf.float32),
+        )
+
+    @property
+    def evaluations(self) -> int:
+        """Objective evaluations done so far (finite ones; see :attr:`nonfinite`)."""
+        return int(self._evaluations.numpy())
+
+    @property
+    def iterations(self) -> int:
+        """Iterations done so far, in the unit of :meth:`run`: one per evaluation for ``lbfgs``
+        and ``adam`` (the original's "Iteration t" is evaluation t), TFP's own count for
+        ``tfp_lbfgs``."""
+        return self.evaluations
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the optimizer stopped itself (``lbfgs``: progress not possible; ``tfp_lbfgs``:
+        a failed line search, or a loss of exactly 0)."""
+        return bool(self._stopped.numpy())
+
+    @property
+    def nonfinite(self) -> bool:
+        """Whether an evaluation gave a NaN/Inf loss or gradient; the run then stops for good
+        and :attr:`image` keeps the image of the last finite evaluation."""
+        return bool(self._nonfinite.numpy())
+
+    @property
+    def loss(self) -> tf.Tensor:
+        """The loss of the latest evaluation."""
+        return self._loss.read_value()
+
+    @property
+    def aux(self) -> tf.Tensor:
+        """The objective's ``aux`` of the latest evaluation."""
+        return self._aux.read_value()
+
+    def run(self, num_evaluations: int) -> tuple[tf.Tensor, tf.Tensor]:
+        """Runs one chunk as one ``tf.function`` call.
+
+        Args:
+            num_evaluations: evaluations to perform (for ``tfp_lbfgs``: iterations). The first
+                chunk of a run starts by evaluating the initial image.
+
+        Returns:
+            ``(loss, aux)`` of the latest evaluation. Fewer evaluations than asked are done when
+            the optimizer stops itself or meets a non-finite value.
+        """
+        if num_evaluations < 0:
+            raise OptimizerError(f"num_evaluations is {num_evaluations}; pass a count of 0 or more")
+        if num_evaluations == 0 or self.stopped or self.nonfinite:
+            return self.loss, self.aux
+        return self._run_chunk(tf.constant(num_evaluations, tf.int32))
+
+    def _run_chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        raise NotImplementedError
+
+
+class _FixedStepOptimizer(Optimizer):
+    """Optimizers with one evaluation per iteration; a chunk is one ``tf.while_loop``.
+
+    Subclasses give :meth:`_propose` (the next image from the latest evaluation) and
+    :meth:`_accept` (bookkeeping once the proposed image evaluated finite).
+    """
+
+    def __init__(self, objective: Objective, x0: tf.Tensor, *, jit_compile: bool = False):
+        super().__init__(objective, x0, jit_compile=jit_compile)
+        self._chunk_fn = tf.function(self._chunk, jit_compile=jit_compile)
+
+    def _run_chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return self._chunk_fn(n)
+
+    def _propose(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """Returns ``(next image, ok)``; ``ok`` False means stop without evaluating."""
+        raise NotImplementedError
+
+    def _accept(self, grad_old: tf.Tensor, grad_new: tf.Tensor) -> None:
+        """Called after the proposed image evaluated finite, before the state moves to it."""
+        del grad_old, grad_new  # Adam's own state lives in the Keras optimizer.
+
+    def _step(self) -> tf.Tensor:
+        """One (update, evaluation) pair, or only the evaluation of x_1; returns keep going."""
+        first = tf.equal(self._evaluations, 0)
+        x_old = tf.identity(self.image)
+        grad_old = tf.identity(self._grad)
+        x_new, ok = tf.cond(first, lambda: (x_old, tf.constant(True)), self._propose)
+
+        def evaluate():
+            loss, grad, aux = self._evaluate(x_new)
+            finite = _all_finite(loss, grad)
+
+            def commit():
+                tf.cond(first, lambda: None, lambda: self._accept(grad_old, grad))
+                self.image.assign(x_new)
+                self._loss.assign(loss)
+                self._grad.assign(grad)
+                self._aux.assign(aux)
+                self._evaluations.assign_add(1)
+                return tf.constant(True)
+
+            def reject():
+                # Deviation: the original carries on with NaNs; we keep the last finite image.
+                self.image.assign(x_old)
+                self._nonfinite.assign(True)
+                return tf.constant(False)
+
+            return tf.cond(finite, commit, reject)
+
+        def stop():
+            self._stopped.assign(True)
+            return tf.constant(False)
+
+        return tf.cond(ok, evaluate, stop)
+
+    def _chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        tf.while_loop(
+            lambda i, going: going & (i < n),
+            lambda i, going: (i + 1, self._step()),
+            [tf.constant(0), tf.constant(True)],
+        )
+        return self._loss.read_value(), self._aux.read_value()
+
+
+class LBFGS(_FixedStepOptimizer):
+    """The original's L-BFGS: torch ``optim.lbfgs`` with neural-style's settings.
+
+    Fixed step (``min(1, 1/sum|g|)`` on the first iteration, 1 afterwards), no line search,
+    ``num_correction`` curvature pairs kept in ring buffers, a pair accepted only when
+    ``y.s > 1e-10``, ``H0 = y.s / y.y``; stops itself when ``g.d > 1`` (tolX = -1).
+    """
+
+    title = "L-BFGS"
+
+    def __init__(
+        self,
+        objective: Objective,
+        x0: tf.Tensor,
+        *,
+        num_correction: int = 100,
+        jit_compile: bool = False,
+    ):
+        super().__init__(objective, x0, jit_compile=jit_compile)
+        m = num_correction
+        shape = [m, *self.image.shape]
+        # The original preallocates these too (2 x (m + 1) image-sized buffers).
+        self._s_hist = tf.Variable(tf.zeros(shape), trainable=False, name="s_history")
+        self._y_hist = tf.Variable(tf.zeros(shape), trainable=False, name="y_history")
+        self._rho = tf.Variable(tf.zeros([m], tf.float64), trainable=False, name="rho")
+        self._num_pairs = tf.Variable(0, trainable=False, name="num_pairs")
+        self._head = tf.Variable(0, trainable=False, name="head")  # next slot to write
+        self._h0 = tf.Variable(1.0, dtype=tf.float64, trainable=False, name="h0")
+        self._s_step = tf.Variable(tf.zeros_like(self.image), trainable=False, name="step")
+        self._m = m
+
+    def _direction(self, g: tf.Tensor) -> tf.Tensor:
+        """The two-loop recursion over the ring buffer, newest pair first."""
+        m, k, head = self._m, self._num_pairs.read_value(), self._head.read_value()
+
+        def first_loop(i, q, alphas):
+            idx = (head - 1 - i) % m
+            alpha = self._rho[idx] * _dot(tf.gather(self._s_hist, idx), q)
+            q -= tf.cast(alpha, tf.float32) * tf.gather(self._y_hist, idx)
+            return i + 1, q, tf.tensor_scatter_nd_update(alphas, [[idx]], [alpha])
+
+        _, q, alphas = tf.while_loop(
+            lambda i, q, a: i < k, first_loop, [0, -g, tf.zeros([m], tf.float64)]
+        )
+        r = tf.cast(self._h0, tf.float32) * q
+
+        def second_loop(i, r):
+            idx = (head - k + i) % m
+            beta = self._rho[idx] * _dot(tf.gather(self._y_hist, idx), r)
+            return i + 1, r + tf.cast(alphas[idx] - beta, tf.float32) * tf.gather(self._s_hist, idx)
+
+        return tf.while_loop(lambda i, r: i < k, second_loop, [0, r])[1]
+
+    def _propose(self) -> tuple[tf.Tensor, tf.Tensor]:
+        g = tf.convert_to_tensor(self._grad)
+        d = self._direction(g)
+        ok = _dot(g, d) <= -_LBFGS_TOL_X
+        first_step = tf.minimum(
+            tf.constant(1.0, tf.float64), 1.0 / tf.reduce_sum(tf.abs(tf.cast(g, tf.float64)))
+        )
+        t = tf.cast(tf.where(tf.equal(self._evaluations, 1), first_step, 1.0), tf.float32)
+        step = t * d
+        self._s_step.assign(step)
+        return self.image + step, ok
+
+    def _accept(self, grad_old: tf.Tensor, grad_new: tf.Tensor) -> None:
+        y = grad_new - grad_old
+        s = tf.convert_to_tensor(self._s_step)
+        ys = _dot(y, s)
+
+        def push():
+            # When full, the slot at head holds the oldest pair: overwriting drops it.
+            head = self._head.read_value()
+            self._s_hist.scatter_update(tf.IndexedSlices(s[tf.newaxis], head[tf.newaxis]))
+            self._y_hist.scatter_update(tf.IndexedSlices(y[tf.newaxis], head[tf.newaxis]))
+            self._rho.scatter_update(tf.IndexedSlices((1.0 / ys)[tf.newaxis], head[tf.newaxis]))
+            self._head.assign((head + 1) % self._m)
+            self._num_pairs.assign(tf.minimum(self._num_pairs + 1, self._m))
+            self._h0.assign(ys / _dot(y, y))
+
+        tf.cond(ys > _LBFGS_MIN_YS, push, lambda: None)
+
+
+class Adam(_FixedStepOptimizer):
+    """Keras 3 Adam with torch ``optim.adam``'s settings (semantics.md 5.3)."""
+
+    title = "ADAM"
+
+    def __init__(
+        self,
+        objective: Objective,
+        x0: tf.Tensor,
+        *,
+        learning_rate: float = 10.0,
+        jit_compile: bool = False,
+    ):
+        super().__init__(objective, x0, jit_compile=jit_compile)
+        # Keras' default epsilon is 1e-7; torch optim.adam's is 1e-8.
+        self._adam = keras.optimizers.Adam(
+            learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8
+        )
+        self._adam.build([self.image])
+
+    def _propose(self) -> tuple[tf.Tensor, tf.Tensor]:
+        self._adam.apply_gradients([(tf.convert_to_tensor(self._grad), self.image)])
+        return self.image.read_value(), tf.constant(True)
+
+
+class TFPLBFGS(Optimizer):
+    """``tfp.optimizer.lbfgs_minimize`` on the flattened image, resumed chunk by chunk.
+
+    A chunk is ``n`` L-BFGS iterations, each with a Hager-Zhang line search of usually several
+    evaluations; :attr:`evaluations` is TFP's ``num_objective_evaluations``. TFP's stopping
+    tests are disabled (the original runs all iterations); a failed line search stops it.
+    Each chunk ends with one extra objective call at the final position for ``aux`` (TFP keeps
+    no side outputs); that call is not counted in :attr:`evaluations`.
+    """
+
+    title = "TFP L-BFGS"
+
+    def __init__(
+        self,
+        objective: Objective,
+        x0: tf.Tensor,
+        *,
+        num_correction: int = 100,
+        jit_compile: bool = False,
+    ):
+        super().__init__(objective, x0, jit_compile=jit_compile)
+        size = self.image.shape.num_elements()
+        self._m = num_correction
+        self._iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
+        self._position_deltas = tf.Variable(
+            tf.zeros([num_correction, size]), trainable=False, name="position_deltas"
+        )
+        self._gradient_deltas = tf.Variable(
+            tf.zeros([num_correction, size]), trainable=False, name="gradient_deltas"
+        )
+        self._first_fn = tf.function(self._first_chunk, jit_compile=jit_compile)
+        self._next_fn = tf.function(self._next_chunk, jit_compile=jit_compile)
+
+    @property
+    def iterations(self) -> int:
+        """TFP's iteration count (each iteration usually takes several evaluations)."""
+        return int(self._iterations.numpy())
+
+    def _value_and_gradient(self, position: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        loss, grad, _ = self._evaluate(tf.reshape(position, self.image.shape))
+        return loss, tf.reshape(grad, [-1])
+
+    def _minimize(self, **kwargs) -> tuple[tf.Tensor, tf.Tensor]:
+        # Negative tolerances switch TFP's stopping tests off (its tests are "<=", and a loss
+        # is never negative); the original runs every iteration it is asked for.
+        results = tfp.optimizer.lbfgs_minimize(
+            self._value_and_gradient,
+            num_correction_pairs=self._m,
+            tolerance=-1.0,
+            x_tolerance=-1.0,
+            f_relative_tolerance=-1.0,
+            f_absolute_tolerance=-1.0,
+            **kwargs,
+        )
+        _, _, aux = self._evaluate(tf.reshape(results.position, self.image.shape))
+        finite = _all_finite(results.objective_value, results.objective_gradient)
+
+        def commit():
+            self.image.assign(tf.reshape(results.position, self.image.shape))
+            self._loss.assign(results.objective_value)
+            self._grad.assign(tf.reshape(results.objective_gradient, self.image.shape))
+            self._aux.assign(aux)
+            self._evaluations.assign(tf.cast(results.num_objective_evaluations, tf.int64))
+            self._iterations.assign(tf.cast(results.num_iterations, tf.int64))
+            self._stopped.assign(results.converged | results.failed)
+            self._position_deltas.assign(results.position_deltas)
+            self._gradient_deltas.assign(results.gradient_deltas)
+            return tf.constant(True)
+
+        def reject():
+            # The whole chunk is dropped: TFP moves onto the non-finite point before failing.
+            self._nonfinite.assign(True)
+            return tf.constant(False)
+
+        tf.cond(finite, commit, reject)
+        return self._loss.read_value(), self._aux.read_value()
+
+    def _first_chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return self._minimize(initial_position=tf.reshape(self.image, [-1]), max_iterations=n)
+
+    def _next_chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        previous = LBfgsOptimizerResults(
+            converged=tf.constant(False),
+            failed=tf.constant(False),
+            num_iterations=tf.cast(self._iterations, tf.int32),
+            num_objective_evaluations=tf.cast(self._evaluations, tf.int32),
+            position=tf.reshape(self.image, [-1]),
+            objective_value=self._loss.read_value(),
+            objective_gradient=tf.reshape(self._grad, [-1]),
+            position_deltas=self._position_deltas.read_value(),
+            gradient_deltas=self._gradient_deltas.read_value(),
+        )
+        # max_iterations counts from the start of the whole run, not of this chunk.
+        return self._minimize(
+            initial_position=None,
+            previous_optimizer_results=previous,
+            max_iterations=previous.num_iterations + n,
+        )
+
+    def _run_chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        # Two functions, each traced once: TFP starts from a position or from its own results.
+        if self.evaluations == 0:
+            return self._first_fn(n)
+        return self._next_fn(n)
+
+
+def make_optimizer(
+    name: str,
+    objective: Objective,
+    x0: tf.Tensor,
+    *,
+    learning_rate: float = 10.0,
+    num_correction: int = 100,
+    jit_compile: bool = False,
+) -> Optimizer:
+    """Builds an optimizer of the image ``x0``.
+
+    Args:
+        name: one of :data:`OPTIMIZERS`.
+        objective: ``objective(x) -> (loss, grad, aux)``, traceable by ``tf.function``.
+        x0: the initial image (any fixed shape), converted to float32.
+        learning_rate: Adam's step size (the original's ``-learning_rate``; L-BFGS, as in the
+            original, always steps 1).
+        num_correction: L-BFGS history size (``-lbfgs_num_correction``; the caller maps the
+            original's 0 to 100).
+        jit_compile: compile each chunk with XLA.
+
+    Returns:
+        The optimizer, not yet evaluated.
+    """
+    if num_correction < 1:
+        raise OptimizerError(
+            f"num_correction is {num_correction}; pass a history size of 1 or more"
+        )
+    if name == "lbfgs":
+        return LBFGS(objective, x0, num_correction=num_correction, jit_compile=jit_compile)
+    if name == "tfp_lbfgs":
+        return TFPLBFGS(objective, x0, num_correction=num_correction, jit_compile=jit_compile)
+    if name == "adam":
+        return Adam(objective, x0, learning_rate=learning_rate, jit_compile=jit_compile)
+    raise OptimizerError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
