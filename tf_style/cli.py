@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 import traceback
 import warnings
 
-from tf_style.config import GROUPS, ConfigError, StyleConfig
+from tf_style.config import GROUPS, StyleConfig
 
 USAGE = "Usage: tf-style -style_image <image.jpg> -content_image <image.jpg> [options]"
 _HELP = ("-h", "-help", "--help", "-helpfull", "--helpfull", "-helpshort", "--helpshort")
@@ -122,23 +123,53 @@ def _parse(argv: list[str]) -> list[str]:
     return rest
 
 
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a polite stop: the run saves its current image and ends."""
+
+    def __init__(self):
+        self.signum = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __call__(self, progress) -> bool:
+        return self.signum is not None
+
+
 def main(argv: list[str]) -> None:
     """Runs one stylisation from the parsed flags; exit codes: 2 usage, 1 runtime failure."""
     from absl import flags
 
     debug = flags.FLAGS.debug
+    interrupt = _Interrupt()
     try:
         config = config_from_flags(flags.FLAGS)
         from tf_style import stylize
         from tf_style.report import Reporter
 
-        stylize.run(config, reporter=Reporter(sys.stdout))
+        stylize.run(config, reporter=Reporter(sys.stdout), callback=interrupt)
     except Exception as e:  # noqa: BLE001 - every failure becomes one line unless -debug
         if debug:
             traceback.print_exc()
         # Bad input (our ValueError subclasses) is a usage error; anything else a runtime one.
-        code = 2 if isinstance(e, (ConfigError, ValueError)) else 1
-        _fail(str(e) if str(e) else type(e).__name__, code)
+        if isinstance(e, ValueError):
+            _fail(_one_line(e), 2)
+        _fail(f"{_one_line(e)} ({type(e).__name__}; -debug shows the traceback)", 1)
+    if interrupt.signum is not None:
+        name = signal.Signals(interrupt.signum).name
+        _fail(
+            f"interrupted by {name}; the current image is in {config.output_image}",
+            128 + interrupt.signum,
+        )
+
+
+def _one_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -1,0 +1,225 @@
+"""End-to-end runs on a tiny model: each flag does what the original's does."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tf_style import image_io, preprocess, stylize
+from tf_style.config import StyleConfig
+from tf_style.report import Reporter
+
+DEFAULT_INDICES = "2 7 12 21 23 30"
+
+
+@pytest.fixture
+def base(tiny_vgg, images, tmp_path):
+    proto, model = tiny_vgg
+    return StyleConfig(
+        content_image=str(images["content"]),
+        style_image=str(images["style1"]),
+        model_file=str(model),
+        proto_file=str(proto),
+        image_size=32,
+        num_iterations=6,
+        print_iter=2,
+        save_iter=3,
+        output_image=str(tmp_path / "out.png"),
+        gpu=-1,
+        seed=1,
+    )
+
+
+def run(config, callback=None):
+    stream = io.StringIO()
+    final = stylize.run(config, Reporter(stream), callback=callback)
+    return final, stream.getvalue()
+
+
+def pixels(path):
+    return np.asarray(image_io.read_image(path))
+
+
+def test_log_and_files_are_the_originals(base, tmp_path):
+    final, log = run(base)
+    lines = log.splitlines()
+    assert lines[0] == f"Successfully loaded {base.model_file}"
+    assert "conv1_1: 4 3 3 3" in lines
+    setup = [line for line in lines if line.startswith("Setting up")]
+    assert setup[0] == "Setting up style layer  \t2\t:\trelu1_1"
+    assert setup[4] == "Setting up content layer\t23\t:\trelu4_2"
+    assert " ".join(s.split("\t")[1] for s in setup) == DEFAULT_INDICES
+    start = lines.index("Capturing content targets")
+    assert lines[start : start + 3] == [
+        "Capturing content targets",
+        "Capturing style target 1",
+        "Running optimization with L-BFGS",
+    ]
+    iterations = [line for line in lines if line.startswith("Iteration")]
+    assert iterations == ["Iteration 2 / 6", "Iteration 4 / 6", "Iteration 6 / 6"]
+    block = lines[lines.index("Iteration 2 / 6") + 1 : lines.index("Iteration 4 / 6")]
+    assert [b.split(" loss:")[0] for b in block] == [
+        "  Content 1",
+        *[f"  Style {i}" for i in range(1, 6)],
+        "  Total",
+    ]
+    values = [float(b.split(": ")[1]) for b in block]
+    assert values[-1] == pytest.approx(sum(values[:-1]), rel=1e-5)
+    assert all(f"{v:f}" == b.split(": ")[1] for v, b in zip(values, block))
+    # Intermediates at multiples of save_iter (not at the last iteration), then the final image.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "out_3.png"]
+    assert pixels(tmp_path / "out.png").shape == (22, 32, 3)  # 40x56 content -> 32 long side
+    # The returned image is what was saved (clamped, truncated to 8 bits).
+    saved = pixels(tmp_path / "out.png")
+    np.testing.assert_array_equal(saved, np.floor(np.clip(final, 0, 1) * 255) / 255)
+
+
+def test_loss_goes_down(base):
+    _, log = run(base.replace(num_iterations=20, print_iter=1, save_iter=0))
+    totals = [float(line.split(": ")[1]) for line in log.splitlines() if "Total loss" in line]
+    assert len(totals) == 20
+    assert totals[-1] < 0.5 * totals[0]
+
+
+def test_same_seed_same_bytes_other_seed_other_image(base, tmp_path):
+    run(base)
+    first = (tmp_path / "out.png").read_bytes()
+    run(base)
+    assert (tmp_path / "out.png").read_bytes() == first
+    run(base.replace(seed=2))
+    assert (tmp_path / "out.png").read_bytes() != first
+
+
+def test_init_image_starts_from_the_content(base, images):
+    # One evaluation and no update: the output is the initial image.
+    final, _ = run(base.replace(init="image", num_iterations=1))
+    content = image_io.read_image(images["content"])
+    want = preprocess.resize(content, *final.shape[:2])
+    np.testing.assert_allclose(final, want, atol=1e-5)
+    final, log = run(base.replace(init_image=str(images["style2"]), num_iterations=1))
+    want = preprocess.resize(image_io.read_image(images["style2"]), *final.shape[:2])
+    np.testing.assert_allclose(final, want, atol=1e-5)
+    assert "implies -init image" in log
+
+
+def test_random_init_is_the_mean_colour(base):
+    final, _ = run(base.replace(num_iterations=1))
+    mean_rgb = np.array(preprocess.VGG_MEAN_BGR[::-1]) / 256
+    np.testing.assert_allclose(final.mean(axis=(0, 1)), mean_rgb, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"content_weight": 50.0},
+        {"style_weight": 1000.0},
+        {"tv_weight": 10.0},
+        {"normalize_gradients": True},
+        {"style_scale": 2.0},
+        {"pooling": "avg"},
+        {"lbfgs_num_correction": 2},
+        {"style_image": "STYLES", "style_blend_weights": (1.0, 3.0)},
+        {"content_layers": ("relu3_1",)},
+    ],
+    ids=lambda c: ",".join(c),
+)
+def test_each_option_changes_the_result(base, images, change):
+    if change.get("style_image") == "STYLES":
+        change["style_image"] = f"{images['style1']},{images['style2']}"
+    # The original's first L-BFGS steps are tiny (the first is 1/sum|g|): run long enough for
+    # every option to show.
+    reference, _ = run(base.replace(num_iterations=16))
+    changed, _ = run(base.replace(num_iterations=16, **change))
+    assert np.abs(changed - reference).max() > 1e-3
+
+
+def test_blend_weights_are_normalised(base, images):
+    two = f"{images['style1']},{images['style2']}"
+    a, _ = run(base.replace(style_image=two, style_blend_weights=(1.0, 3.0)))
+    b, _ = run(base.replace(style_image=two, style_blend_weights=(2.5, 7.5)))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_zero_content_weight_prints_zero(base):
+    _, log = run(base.replace(content_weight=0.0))
+    assert "  Content 1 loss: 0.000000" in log
+
+
+def test_pooling_avg_is_reported(base):
+    _, log = run(base.replace(pooling="avg"))
+    replaced = [line for line in log.splitlines() if line.startswith("Replacing")]
+    assert replaced == [
+        f"Replacing max pooling at layer {i} with average pooling" for i in (5, 10, 19, 28)
+    ]
+
+
+def test_original_colors_keep_the_contents_chroma(base, images):
+    final, _ = run(base.replace(original_colors=1))
+    content = preprocess.resize(image_io.read_image(images["content"]), *final.shape[:2])
+    yuv = preprocess.RGB_TO_YUV
+    np.testing.assert_allclose((final @ yuv.T)[..., 1:], (content @ yuv.T)[..., 1:], atol=1e-4)
+
+
+@pytest.mark.parametrize("optimizer,title", [("adam", "ADAM"), ("tfp_lbfgs", "TFP L-BFGS")])
+def test_other_optimizers(base, optimizer, title):
+    final, log = run(base.replace(optimizer=optimizer, num_iterations=4, learning_rate=1.0))
+    assert f"Running optimization with {title}" in log
+    assert np.isfinite(final).all()
+
+
+def test_learning_rate_changes_adam(base):
+    a, _ = run(base.replace(optimizer="adam", learning_rate=1.0))
+    b, _ = run(base.replace(optimizer="adam", learning_rate=20.0))
+    assert np.abs(a - b).max() > 1e-3
+
+
+def test_callback_stops_and_the_image_is_saved(base, tmp_path):
+    seen = []
+
+    def stop_after_first(progress):
+        seen.append(progress.iteration)
+        return True
+
+    final, log = run(base.replace(num_iterations=50, print_iter=5), stop_after_first)
+    assert seen == [3]  # the first print or save mark
+    assert "Stopped at iteration 3" in log
+    np.testing.assert_array_equal(
+        pixels(tmp_path / "out.png"), np.floor(np.clip(final, 0, 1) * 255) / 255
+    )
+
+
+def test_unknown_layer_is_a_clear_error(base):
+    with pytest.raises(ValueError, match="relu9_9.*its layers are conv1_1"):
+        run(base.replace(style_layers=("relu1_1", "relu9_9")))
+
+
+def test_missing_gpu_is_an_error(base):
+    with pytest.raises(stylize.DeviceError, match="-gpu 3"):
+        run(base.replace(gpu=3))
+
+
+def test_cli_end_to_end(base, tmp_path):
+    out = tmp_path / "cli.png"
+    args = [
+        "-content_image", base.content_image,
+        "-style_image", base.style_image[0],
+        "-model_file", base.model_file,
+        "-proto_file", base.proto_file,
+        "-image_size", "32",
+        "-num_iterations", "4",
+        "-print_iter", "2",
+        "-save_iter", "0",
+        "-output_image", str(out),
+        "-gpu", "-1",
+        "-backend", "cudnn",
+        "-cudnn_autotune",
+    ]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_style", *args], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "Iteration 4 / 4" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.png"]
