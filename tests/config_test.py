@@ -101,6 +101,8 @@ BAD_VALUES = [
     ("pooling", "min", "-pooling"),
     ("model_file", "", "-model_file"),
     ("backend", "metal", "-backend"),
+    ("color_transfer", "hsv", "-color_transfer"),
+    ("color_match_mode", "lab", "-color_match_mode"),
 ]
 
 

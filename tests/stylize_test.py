@@ -223,3 +223,50 @@ def test_cli_end_to_end(base, tmp_path):
     assert result.stderr == ""
     assert "Iteration 4 / 4" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.png"]
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_luminance_transfer_keeps_the_contents_chroma(base, images, optimizer):
+    two = f"{images['style1']},{images['style2']}"
+    config = base.replace(color_transfer="luminance", style_image=two, optimizer=optimizer)
+    final, _ = run(config)
+    content = preprocess.resize(image_io.read_image(images["content"]), *final.shape[:2])
+    yuv = preprocess.RGB_TO_YUV
+    np.testing.assert_allclose((final @ yuv.T)[..., 1:], (content @ yuv.T)[..., 1:], atol=1e-4)
+    # The network saw gray images: the optimised luminance differs from the content's.
+    assert np.abs((final @ yuv.T)[..., 0] - (content @ yuv.T)[..., 0]).max() > 1e-3
+
+
+def test_network_inputs_for_each_colour_mode(base, images):
+    content, styles = stylize.load_images(
+        base.replace(style_image=f"{images['style1']},{images['style2']}")
+    )
+    same = stylize.network_inputs(base, content, styles)
+    assert same[0] is content and same[1] is styles
+    for mode in ("chol", "pca", "sym"):
+        cfg = base.replace(color_transfer="match", color_match_mode=mode)
+        net_content, net_styles = stylize.network_inputs(cfg, content, styles)
+        assert net_content is content
+        for s in net_styles:
+            # Clipping to [0, 1] moves the statistics a little; these images barely clip.
+            np.testing.assert_allclose(
+                s.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0), atol=0.02
+            )
+    gray_content, gray_styles = stylize.network_inputs(
+        base.replace(color_transfer="luminance"), content, styles
+    )
+    for image in [gray_content, *gray_styles]:
+        assert np.array_equal(image[..., 0], image[..., 1])
+        assert np.array_equal(image[..., 0], image[..., 2])
+    y = gray_content[..., 0]
+    assert gray_styles[0][..., 0].mean() == pytest.approx(y.mean(), abs=0.02)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "tfp_lbfgs"])
+def test_colour_match_with_several_styles_and_every_optimizer(base, images, optimizer):
+    two = f"{images['style1']},{images['style2']}"
+    cfg = base.replace(color_transfer="match", style_image=two, optimizer=optimizer)
+    matched, _ = run(cfg.replace(num_iterations=10))
+    plain, _ = run(cfg.replace(color_transfer="none", num_iterations=10))
+    assert np.isfinite(matched).all()
+    assert np.abs(matched - plain).max() > 1e-3

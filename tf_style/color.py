@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tf_style.config import COLOR_MATCH_MODES as MATCH_MODES
 from tf_style.preprocess import RGB_TO_YUV, original_colors
-
-MATCH_MODES = ("chol", "pca", "sym")
 
 # Added to both covariances. A flat style image has a zero covariance and a grey one (R = G = B)
 # a rank-one covariance: Cholesky then fails and the inverse square roots are infinite. With

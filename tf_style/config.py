@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 OPTIMIZERS = ("lbfgs", "tfp_lbfgs", "adam")
 POOLING = ("max", "avg")
 INIT = ("random", "image")
+COLOR_TRANSFER = ("none", "luminance", "match")
+COLOR_MATCH_MODES = ("chol", "pca", "sym")
 BACKENDS = ("nn", "cudnn", "clnn")
 
 # The original README's option groups, in its order; ours come last.
@@ -168,6 +170,18 @@ class StyleConfig:
     )
     seed: int = _opt(-1, "Other options", "Random seed; a negative value draws a fresh one.")
     # tf_style's own options.
+    color_transfer: str = _opt(
+        "none",
+        "tf_style options",
+        "Colour control (Gatys et al. 2017): none; luminance (transfer the style to the "
+        "luminance only and keep the content's colours); match (first give the style images "
+        "the content's colour mean and covariance).",
+    )
+    color_match_mode: str = _opt(
+        "chol",
+        "tf_style options",
+        "How -color_transfer match maps colours: chol (Cholesky), pca or sym (symmetric).",
+    )
     debug: bool = _opt(
         False, "tf_style options", "Show TensorFlow's log messages and full tracebacks."
     )
@@ -282,6 +296,15 @@ def _validate(c: StyleConfig) -> None:
     _check(c.original_colors in (0, 1), f"-original_colors must be 0 or 1, got {c.original_colors}")
     _check(c.pooling in POOLING, f"-pooling must be one of {', '.join(POOLING)}; got {c.pooling!r}")
     _check(bool(c.model_file), "-model_file needs a model file or a model zoo name such as vgg19")
+    _check(
+        c.color_transfer in COLOR_TRANSFER,
+        f"-color_transfer must be one of {', '.join(COLOR_TRANSFER)}; got {c.color_transfer!r}",
+    )
+    _check(
+        c.color_match_mode in COLOR_MATCH_MODES,
+        f"-color_match_mode must be one of {', '.join(COLOR_MATCH_MODES)}; "
+        f"got {c.color_match_mode!r}",
+    )
     _check(
         c.backend in BACKENDS, f"-backend must be one of {', '.join(BACKENDS)}; got {c.backend!r}"
     )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from tf_style import image_io, models, optimizers, preprocess
+from tf_style import color, image_io, models, optimizers, preprocess
 from tf_style.config import StyleConfig
 from tf_style.features import build_extractor, network_layers
 from tf_style.objective import Objective
@@ -101,6 +101,25 @@ def load_images(config: StyleConfig) -> tuple[np.ndarray, list[np.ndarray]]:
     return content, styles
 
 
+def network_inputs(
+    config: StyleConfig, content: np.ndarray, styles: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The content and style images the network sees, after -color_transfer.
+
+    Gatys et al. 2017: `match` gives each style image the content's colour mean and covariance;
+    `luminance` feeds the network luminance only (Y replicated), each style's Y matched to the
+    content's mean and spread. Matched images are clipped to [0, 1] afterwards.
+    """
+    if config.color_transfer == "match":
+        mode = config.color_match_mode
+        return content, [np.clip(color.match_colors(s, content, mode), 0, 1) for s in styles]
+    if config.color_transfer == "luminance":
+        y = color.luminance(content)
+        gray = [np.clip(color.match_luminance(color.luminance(s), y), 0, 1) for s in styles]
+        return color.gray_to_rgb(y), [color.gray_to_rgb(g) for g in gray]
+    return content, styles
+
+
 def initial_image(
     config: StyleConfig, content: np.ndarray, space: ColorSpace, reporter: Reporter
 ) -> np.ndarray:
@@ -150,6 +169,7 @@ def run(
         # Byte-identical results for a fixed seed on the CPU.
         tf.config.experimental.enable_op_determinism()
     content, styles = load_images(config)
+    net_content, net_styles = network_inputs(config, content, styles)
     with tf.device(device):
         model, entry = models.load(config.model_file, config.proto_file or None)
         space = ColorSpace(entry.mean_bgr, entry.scale) if entry else ColorSpace()
@@ -172,14 +192,14 @@ def run(
             normalize_gradients=config.normalize_gradients,
         )
         reporter.capturing_content()
-        objective.capture_content(space.to_net(content))
+        objective.capture_content(space.to_net(net_content))
         for i in range(1, len(styles) + 1):
             reporter.capturing_style(i)
-        objective.capture_styles([space.to_net(s) for s in styles], config.blend_weights)
+        objective.capture_styles([space.to_net(s) for s in net_styles], config.blend_weights)
         optimizer = optimizers.make_optimizer(
             config.optimizer,
             objective,
-            initial_image(config, content, space, reporter),
+            initial_image(config, net_content, space, reporter),
             learning_rate=config.learning_rate,
             num_correction=config.num_correction,
         )
@@ -192,7 +212,9 @@ def _optimize(config, optimizer, objective, content, space, reporter, callback) 
 
     def current_image() -> np.ndarray:
         rgb = space.from_net(optimizer.image.numpy())
-        if config.original_colors == 1:
+        if config.color_transfer == "luminance":
+            rgb = color.combine_luminance(color.luminance(rgb), content)
+        elif config.original_colors == 1:
             rgb = preprocess.original_colors(rgb, content)
         return rgb
 
