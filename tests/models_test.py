@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tf_style import models
+from tf_style import models, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -272,8 +272,8 @@ def test_text_progress_draws_only_on_a_terminal():
 
     log, tty = io.StringIO(), Terminal()
     for done in (0, 500, 1000):
-        models.text_progress(log, "vgg19")(done, 1000)
-        models.text_progress(tty, "vgg19")(done, 1000)
+        report.text_progress(log, "vgg19")(done, 1000)
+        report.text_progress(tty, "vgg19")(done, 1000)
     assert log.getvalue() == ""
     lines = tty.getvalue().split("\r")
     assert lines[-1].startswith("vgg19 [" + "#" * 30 + "] 100.0%") and lines[-1].endswith("\n")

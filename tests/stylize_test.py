@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tf_style import image_io, preprocess, stylize
+from tf_style import image_io, models, preprocess, stylize
 from tf_style.config import StyleConfig
 from tf_style.report import Reporter
 
@@ -270,3 +270,17 @@ def test_colour_match_with_several_styles_and_every_optimizer(base, images, opti
     plain, _ = run(cfg.replace(color_transfer="none", num_iterations=10))
     assert np.isfinite(matched).all()
     assert np.abs(matched - plain).max() > 1e-3
+
+
+def test_zoo_models_bring_their_own_default_layers():
+    stream = io.StringIO()
+    nin = models.ZOO["nin"]
+    layers = stylize._layers(StyleConfig(), nin, Reporter(stream))
+    assert layers == (nin.content_layers, nin.style_layers)
+    assert "Using nin's layers" in stream.getvalue()
+    chosen = StyleConfig(content_layers="relu3", style_layers="relu0,relu7")
+    assert stylize._layers(chosen, nin, Reporter()) == (("relu3",), ("relu0", "relu7"))
+    assert stylize._layers(StyleConfig(), None, Reporter()) == (
+        StyleConfig().content_layers,
+        StyleConfig().style_layers,
+    )

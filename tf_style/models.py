@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 #: (done_bytes, total_bytes or None when the size is unknown), called while a file downloads.
 Progress = Callable[[int, "int | None"], None]
@@ -157,7 +157,6 @@ ZOO: dict[str, ZooModel] = {
     "vgg19_normalized": ZooModel(
         name="vgg19_normalized",
         files=(
-            _VGG19_PROTO,
             RemoteFile(
                 "vgg_normalised.caffemodel",
                 (
@@ -166,11 +165,14 @@ ZOO: dict[str, ZooModel] = {
                 ),
             ),
         ),
-        proto=_VGG19_PROTO.name,
+        # The file holds conv layers only, so the VGG-19 deploy prototxt the original pairs it
+        # with (whose contents loadcaffe ignored) would ask for missing fc weights: the
+        # architecture comes from the .caffemodel, as it did in the original.
+        proto=None,
         description=(
             "Gatys' normalised VGG-19 (each filter's mean ImageNet activation rescaled to 1; conv "
-            "layers only, paired with the VGG-19 deploy prototxt as the original does). Losses are "
-            "orders of magnitude smaller: retune the weights. No size or checksum is published."
+            "layers only). Losses are orders of magnitude smaller: retune the weights "
+            "(configs/vgg19_normalized.flags). No size or checksum is published."
         ),
     ),
     "nin": ZooModel(
@@ -570,7 +572,8 @@ def resolve(
         if name.startswith("keras:"):
             return ResolvedModel(None, None, entry)
         folder = fetch_model(name, progress=progress)
-        weights, proto = folder / entry.weights, folder / entry.proto
+        weights = folder / entry.weights
+        proto = folder / entry.proto if entry.proto else None
         if proto_file is not None:
             return ResolvedModel(weights, Path(proto_file), entry)
         if not convert:
@@ -680,33 +683,6 @@ def load_keras_vgg(depth: int = 19, weights: str | None = "imagenet") -> Any:
     return model
 
 
-def text_progress(stream: IO[str], label: str = "") -> Progress:
-    """A progress callback that redraws one line on `stream` when it is a terminal.
-
-    On anything else (a log file, a pipe) it writes nothing, so logs stay clean. The library
-    never calls this by itself; the command-line tools pass it to `fetch`.
-    """
-    if not stream.isatty():
-        return lambda done, total: None
-    last = [-1]
-
-    def draw(done: int, total: int | None) -> None:
-        mib = done / (1 << 20)
-        if total:
-            permille = done * 1000 // total
-            if permille == last[0]:
-                return
-            last[0] = permille
-            bar = "#" * (permille * 30 // 1000)
-            line = f"{label} [{bar:<30}] {permille / 10:5.1f}% {mib:8.1f} MiB"
-        else:
-            line = f"{label} {mib:8.1f} MiB"
-        stream.write("\r" + line + ("\n" if total and done >= total else ""))
-        stream.flush()
-
-    return draw
-
-
 __all__ = [
     "DownloadError",
     "ModelError",
@@ -723,5 +699,4 @@ __all__ = [
     "load",
     "open_nsfw_files",
     "resolve",
-    "text_progress",
 ]

@@ -6,7 +6,7 @@ output unless they ask for it. The CLI passes `sys.stdout`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 
@@ -67,3 +67,30 @@ class Reporter:
         for i, loss in enumerate(style_losses, 1):
             self._print(f"  Style {i} loss: {loss:f}")
         self._print(f"  Total loss: {sum(content_losses) + sum(style_losses):f}")
+
+
+def text_progress(stream: TextIO | None, label: str = "") -> Callable[[int, int | None], None]:
+    """A progress callback that redraws one line on `stream` when it is a terminal.
+
+    On anything else (a log file, a pipe, no stream) it writes nothing, so logs stay clean.
+    It is the `progress` callback of `models.fetch` for downloads.
+    """
+    if stream is None or not stream.isatty():
+        return lambda done, total: None
+    last = [-1]
+
+    def draw(done: int, total: int | None) -> None:
+        mib = done / (1 << 20)
+        if total:
+            permille = done * 1000 // total
+            if permille == last[0]:
+                return
+            last[0] = permille
+            bar = "#" * (permille * 30 // 1000)
+            line = f"{label} [{bar:<30}] {permille / 10:5.1f}% {mib:8.1f} MiB"
+        else:
+            line = f"{label} {mib:8.1f} MiB"
+        stream.write("\r" + line + ("\n" if total and done >= total else ""))
+        stream.flush()
+
+    return draw

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from tf_style import color, image_io, models, optimizers, preprocess
+from tf_style import color, image_io, models, optimizers, preprocess, report
 from tf_style.config import StyleConfig
 from tf_style.features import build_extractor, network_layers
 from tf_style.objective import Objective
@@ -120,6 +120,20 @@ def network_inputs(
     return content, styles
 
 
+def _layers(config: StyleConfig, entry, reporter: Reporter):
+    """The loss layers: the user's, or the zoo model's own when the user kept VGG's defaults."""
+    defaults = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
+    chosen = config.content_layers, config.style_layers
+    if entry is None or chosen != (defaults["content_layers"], defaults["style_layers"]):
+        return chosen
+    if chosen != (entry.content_layers, entry.style_layers):
+        reporter.note(
+            f"Using {entry.name}'s layers: -content_layers {','.join(entry.content_layers)} "
+            f"-style_layers {','.join(entry.style_layers)}"
+        )
+    return entry.content_layers, entry.style_layers
+
+
 def initial_image(
     config: StyleConfig, content: np.ndarray, space: ColorSpace, reporter: Reporter
 ) -> np.ndarray:
@@ -171,12 +185,15 @@ def run(
     content, styles = load_images(config)
     net_content, net_styles = network_inputs(config, content, styles)
     with tf.device(device):
-        model, entry = models.load(config.model_file, config.proto_file or None)
+        model, entry = models.load(
+            config.model_file,
+            config.proto_file or None,
+            progress=report.text_progress(reporter.stream, config.model_file),
+        )
+        content_layers, style_layers = _layers(config, entry, reporter)
         space = ColorSpace(entry.mean_bgr, entry.scale) if entry else ColorSpace()
         reporter.loaded(config.model_file, _weighted_layers(model))
-        extractor = build_extractor(
-            model, config.content_layers, config.style_layers, config.pooling
-        )
+        extractor = build_extractor(model, content_layers, style_layers, config.pooling)
         for index in extractor.replaced_pools:
             reporter.replacing_pooling(index)
         for i, (name, index) in enumerate(zip(extractor.names, extractor.indices)):

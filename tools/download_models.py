@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from tf_style import models
+from tf_style import models, report
 
 FLAGS = flags.FLAGS
 
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> None:
     for name in names:
         try:
             path = models.fetch_model(
-                name, progress=models.text_progress(sys.stderr, name), urls=FLAGS.url
+                name, progress=report.text_progress(sys.stderr, name), urls=FLAGS.url
             )
             if FLAGS.convert and not name.startswith("keras:"):
                 path = models.resolve(name).model_path  # the files are cached: converts only
