@@ -103,6 +103,12 @@ BAD_VALUES = [
     ("backend", "metal", "-backend"),
     ("color_transfer", "hsv", "-color_transfer"),
     ("color_match_mode", "lab", "-color_match_mode"),
+    ("max_pixels", 0, "-max_pixels"),
+    ("checkpoint_iter", -1, "-checkpoint_iter"),
+    ("precision", "float8", "-precision"),
+    ("tpu", "local", "-tpu"),
+    ("output_bit_depth", 12, "-output_bit_depth"),
+    ("jpeg_quality", 0, "-jpeg_quality"),
 ]
 
 
@@ -131,6 +137,9 @@ def test_every_option_is_covered_by_a_bad_value_or_is_free_form():
         "cudnn_autotune",
         "debug",
         "multigpu_strategy",
+        "resume",
+        "jit",
+        "jobs",
     }
     covered = {name for name, _, _ in BAD_VALUES} | {"content_layers", "style_layers"}
     names = {f.name for f in dataclasses.fields(StyleConfig)}

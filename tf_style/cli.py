@@ -10,6 +10,7 @@ import dataclasses
 import os
 import signal
 import sys
+import textwrap
 import traceback
 import warnings
 
@@ -17,6 +18,7 @@ from tf_style.config import GROUPS, StyleConfig
 
 USAGE = "Usage: tf-style -style_image <image.jpg> -content_image <image.jpg> [options]"
 _HELP = ("-h", "-help", "--help", "-helpfull", "--helpfull", "-helpshort", "--helpshort")
+_SHOW_CONFIG = ("-show_config", "--show_config")
 
 
 def _flag_kind(f: dataclasses.Field) -> str:
@@ -31,6 +33,12 @@ def _default_text(value) -> str:
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def _shown_default(f: dataclasses.Field) -> str:
+    if f.name == "gpu":
+        return "0 (the first GPU, else the CPU)"
+    return _default_text(f.default)
 
 
 def define_flags(flag_values) -> None:
@@ -68,15 +76,45 @@ def usage_text() -> str:
         lines.append(f"{group}:")
         for f in fields:
             if f.metadata["group"] == group:
-                default = _default_text(f.default)
-                if f.name == "gpu":
-                    default = "0 (the first GPU, else the CPU)"
-                lines.append(f"  -{f.name}: {f.metadata['help']} Default: {default}.")
+                lines.append(f"  -{f.name}: {f.metadata['help']} Default: {_shown_default(f)}.")
         lines.append("")
     lines.append(
         "Flags take one dash or two (-image_size 256, --image_size=256); "
-        "-flagfile F reads flags from a file (see configs/)."
+        "-flagfile F reads flags from a file (see configs/); "
+        "-show_config out.png prints the flags that made a PNG written by tf-style."
     )
+    return "\n".join(lines)
+
+
+def options_markdown() -> str:
+    """The README's option list: every flag with its help and default, grouped as `-help`.
+
+    README.md holds this text between its `<!-- options -->` markers (a test compares them).
+
+    Example:
+        >>> print(options_markdown().splitlines()[0])
+        **Options**:
+    """
+    lines = []
+    for group in GROUPS:
+        lines.append(f"**{group}**:")
+        for f in dataclasses.fields(StyleConfig):
+            if f.metadata["group"] == group:
+                # A bare <name> would be read as an HTML tag.
+                text = f.metadata["help"].replace("<", "\\<")
+                default = _shown_default(f)
+                default = f"`{default}`" if default else "empty"
+                item = f"* `-{f.name}`: {text} Default: {default}."
+                lines.append(
+                    textwrap.fill(
+                        item,
+                        width=100,
+                        subsequent_indent="  ",
+                        break_long_words=False,
+                        break_on_hyphens=False,
+                    )
+                )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -124,52 +162,123 @@ def _parse(argv: list[str]) -> list[str]:
 
 
 class _Interrupt:
-    """Turns SIGINT/SIGTERM into a polite stop: the run saves its current image and ends."""
+    """Turns SIGINT/SIGTERM into a polite stop: the run saves its current image and ends.
+
+    Before the optimization starts there is no image to save, and a signal stops at once.
+    """
 
     def __init__(self):
         self.signum = None
+        self.optimizing = False  # set by _Reporter.running
+        self.iteration = None  # the latest iteration the run reported to the callback
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)
 
     def _handle(self, signum, frame):
-        if self.signum is not None:  # a second Ctrl-C stops at once
+        stop_now = self.signum is not None or not self.optimizing  # a second Ctrl-C, too
+        self.signum = self.signum or signum
+        if stop_now:
             raise KeyboardInterrupt
-        self.signum = signum
 
     def __call__(self, progress) -> bool:
+        self.iteration = progress.iteration
         return self.signum is not None
+
+
+def _preflight(config: StyleConfig) -> None:
+    """Reads every input image and checks the output path before TensorFlow loads.
+
+    stylize.run checks the same again; here a wrong path fails in a fraction of a second
+    instead of after the seconds that importing TensorFlow takes.
+    """
+    from tf_style import image_io
+
+    if config.jobs:  # each job names its own images; the batch checks them
+        return
+    image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
+    for path in (config.content_image, *config.style_image, config.init_image):
+        if path:
+            image_io.read_image(path, max_pixels=config.max_pixels)
 
 
 def main(argv: list[str]) -> None:
     """Runs one stylisation from the parsed flags; exit codes: 2 usage, 1 runtime failure."""
     from absl import flags
+    from absl import logging as absl_logging
 
     debug = flags.FLAGS.debug
+    if not debug:
+        # TensorFlow's checkpoint saver logs INFO lines through absl (Python), not its C++ log.
+        absl_logging.set_verbosity(absl_logging.ERROR)
     interrupt = _Interrupt()
     try:
         config = config_from_flags(flags.FLAGS)
+        if config.jobs:  # a batch: each job is checked as it is read
+            from tf_style import batch
+            from tf_style.report import Reporter
+
+            batch.run_jobs(config, reporter=Reporter(sys.stdout))
+            return
+        _preflight(config)
         from tf_style import stylize
         from tf_style.report import Reporter
 
-        stylize.run(config, reporter=Reporter(sys.stdout), callback=interrupt)
+        class _Reporter(Reporter):
+            def running(self, title: str) -> None:
+                interrupt.optimizing = True  # from here on a signal saves the image
+                super().running(title)
+
+        stylize.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        signum = interrupt.signum or signal.SIGINT
+        when = "during the optimization" if interrupt.optimizing else "before the optimization"
+        _fail(
+            f"stopped at once by {signal.Signals(signum).name} {when}; no final image was written",
+            128 + signum,
+        )
     except Exception as e:  # noqa: BLE001 - every failure becomes one line unless -debug
         if debug:
             traceback.print_exc()
         # Bad input (our ValueError subclasses) is a usage error; anything else a runtime one.
         if isinstance(e, ValueError):
             _fail(_one_line(e), 2)
+        if isinstance(e, FloatingPointError):  # its message says what happened and what to do
+            _fail(_one_line(e), 1)
         _fail(f"{_one_line(e)} ({type(e).__name__}; -debug shows the traceback)", 1)
     if interrupt.signum is not None:
         name = signal.Signals(interrupt.signum).name
-        _fail(
-            f"interrupted by {name}; the current image is in {config.output_image}",
-            128 + interrupt.signum,
+        message = (
+            f"interrupted by {name} at iteration {interrupt.iteration} of "
+            f"{config.num_iterations}; the current image is in {config.output_image}"
         )
+        if config.checkpoint_iter > 0 or config.resume:
+            message += f" and the optimizer state in {stylize.checkpoint_dir(config.output_image)}"
+            message += " (add -resume to continue)"
+        _fail(message, 128 + interrupt.signum)
 
 
 def _one_line(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
+
+
+def _show_config(args: list[str]) -> None:
+    """`-show_config out.png` (or `--show_config=out.png`): prints the flagfile that made it."""
+    from tf_style import provenance
+
+    if len(args) == 1 and "=" in args[0]:
+        path = args[0].split("=", 1)[1]
+    elif len(args) == 2 and args[0] in _SHOW_CONFIG:
+        path = args[1]
+    else:
+        _fail("-show_config takes one image and no other flag: tf-style -show_config out.png", 2)
+    try:
+        text = provenance.show_config(path)
+    except ValueError as e:  # ProvenanceError, ImageError
+        _fail(_one_line(e), 2)
+    sys.stdout.write(text)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -179,6 +288,9 @@ def run(argv: list[str] | None = None) -> None:
         _silence_native_logs()
     if any(a in _HELP for a in argv[1:]):
         print(usage_text())
+        return
+    if any(a.split("=")[0] in _SHOW_CONFIG for a in argv[1:]):
+        _show_config(argv[1:])
         return
     from absl import app
 

@@ -18,6 +18,10 @@ INIT = ("random", "image")
 COLOR_TRANSFER = ("none", "luminance", "match")
 COLOR_MATCH_MODES = ("chol", "pca", "sym")
 BACKENDS = ("nn", "cudnn", "clnn")
+PRECISIONS = ("float32", "bfloat16")
+# image_io.DEFAULT_MAX_PIXELS (repeated because this module imports only the standard library;
+# a test checks that the two agree).
+DEFAULT_MAX_PIXELS = 178_956_970
 
 # The original README's option groups, in its order; ours come last.
 GROUPS = (
@@ -74,8 +78,10 @@ class StyleConfig:
     multigpu_strategy: tuple[str, ...] = _opt(
         (),
         "Options",
-        "Where to split the network between GPUs: comma-separated module indices as in the "
-        "original, or layer names.",
+        "Where to split the network between GPUs: comma-separated 1-based module indices "
+        "counted as the original counts (its net with the TV module first and a loss module "
+        "after each loss layer; each index closes a device's part), or layer names (a part "
+        "ends after that layer). Default for 2 GPUs: 3 (4 with TV), as in the original.",
     )
     # Optimization options.
     content_weight: float = _opt(
@@ -128,6 +134,15 @@ class StyleConfig:
         100,
         "Output options",
         "Save the image every save_iter iterations (as <name>_<iteration>.<ext>); 0 disables.",
+    )
+    output_bit_depth: int = _opt(
+        8,
+        "Output options",
+        "Bits per channel of the saved images: 8, or 16 for .png (an addition; the original "
+        "wrote 8).",
+    )
+    jpeg_quality: int = _opt(
+        75, "Output options", "Quality (1-100) of .jpg output images; 75 is the original's."
     )
     # Layer options.
     content_layers: tuple[str, ...] = _opt(
@@ -184,6 +199,51 @@ class StyleConfig:
     )
     debug: bool = _opt(
         False, "tf_style options", "Show TensorFlow's log messages and full tracebacks."
+    )
+    max_pixels: int = _opt(
+        DEFAULT_MAX_PIXELS,
+        "tf_style options",
+        "Refuse input images with more pixels than this (a guard against decompression bombs); "
+        "raise it for a trusted larger file.",
+    )
+    checkpoint_iter: int = _opt(
+        0,
+        "tf_style options",
+        "Save the optimizer's whole state every checkpoint_iter iterations, and when "
+        "interrupted, in the directory <output stem>.ckpt (out.png -> out.ckpt); 0 disables. "
+        "L-BFGS keeps 2 x lbfgs_num_correction image-sized buffers, so checkpoints are large.",
+    )
+    resume: bool = _opt(
+        False,
+        "tf_style options",
+        "Continue from the checkpoint in <output stem>.ckpt, made by a run with the same "
+        "settings (-num_iterations may grow); the result equals an uninterrupted run's. The "
+        "random initial image is part of the saved state, so -seed need not be repeated.",
+    )
+    precision: str = _opt(
+        "float32",
+        "tf_style options",
+        "Compute precision of the network: float32, or bfloat16 (convolutions in bfloat16; "
+        "Gram matrices, losses and the optimizer's state stay float32). bfloat16 is faster on "
+        "GPUs and on CPUs with native bfloat16 (AVX512_BF16, AMX), slower elsewhere.",
+    )
+    jit: bool = _opt(
+        False,
+        "tf_style options",
+        "Compile the optimization with XLA (jit_compile); one device only.",
+    )
+    jobs: str = _opt(
+        "",
+        "tf_style options",
+        "Run a batch of jobs, one per tf.distribute replica: a CSV file (columns content_image, "
+        "style_image, output_image, optionally content_weight, style_weight, tv_weight, seed) "
+        "or a folder of content images, each styled with -style_image into -output_image's "
+        "folder. Replicas: -gpu's GPUs, the workers in TF_CONFIG, or -tpu's cores.",
+    )
+    tpu: str = _opt(
+        "",
+        "tf_style options",
+        "With -jobs: the TPU to run on (a name or grpc:// address; 'local' for a TPU VM).",
     )
 
     def __post_init__(self):
@@ -286,6 +346,19 @@ def _validate(c: StyleConfig) -> None:
         f"-output_image {c.output_image!r} has no extension; add one such as .png or .jpg",
     )
     _check(
+        c.output_bit_depth in (8, 16),
+        f"-output_bit_depth must be 8 or 16, got {c.output_bit_depth}",
+    )
+    _check(
+        c.output_bit_depth == 8 or os.path.splitext(c.output_image)[1].lower() == ".png",
+        f"-output_bit_depth 16 needs a .png -output_image, got {c.output_image!r}; "
+        "use a .png name or -output_bit_depth 8",
+    )
+    _check(
+        1 <= c.jpeg_quality <= 100,
+        f"-jpeg_quality must be between 1 and 100, got {c.jpeg_quality}",
+    )
+    _check(
         len(c.content_layers) + len(c.style_layers) > 0,
         "-content_layers and -style_layers are both empty; name at least one layer",
     )
@@ -307,6 +380,23 @@ def _validate(c: StyleConfig) -> None:
     )
     _check(
         c.backend in BACKENDS, f"-backend must be one of {', '.join(BACKENDS)}; got {c.backend!r}"
+    )
+    _check(c.max_pixels > 0, f"-max_pixels must be a positive pixel count, got {c.max_pixels}")
+    _check(
+        c.checkpoint_iter >= 0,
+        f"-checkpoint_iter must be >= 0 (0 disables checkpoints), got {c.checkpoint_iter}",
+    )
+    _check(
+        c.precision in PRECISIONS,
+        f"-precision must be one of {', '.join(PRECISIONS)}; got {c.precision!r}",
+    )
+    _check(
+        not c.tpu or bool(c.jobs),
+        "-tpu runs a batch of jobs; give -jobs (a CSV file or a folder of content images)",
+    )
+    _check(
+        not c.multigpu_strategy or all(c.multigpu_strategy),
+        f"-multigpu_strategy has an empty entry: {_join(c.multigpu_strategy)}",
     )
 
 

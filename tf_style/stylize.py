@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tf_style import color, image_io, models, optimizers, preprocess, report
+from tf_style import color, image_io, models, optimizers, preprocess, provenance, report
 from tf_style.config import StyleConfig
-from tf_style.features import build_extractor, network_layers
+from tf_style.devices import DeviceError, select_devices, split_points
+from tf_style.features import build_extractor, minimum_input_size, network_layers, split_extractor
 from tf_style.objective import Objective
 from tf_style.report import Reporter
 
@@ -18,8 +23,39 @@ from tf_style.report import Reporter
 MAX_CHUNK = 20
 
 
-class DeviceError(ValueError):
-    """The requested device does not exist."""
+class ImageSizeError(ValueError):
+    """An input image, once resized, is too small for the chosen layers."""
+
+
+class CheckpointError(ValueError):
+    """-resume finds no checkpoint, or one made with other settings."""
+
+
+# The options a checkpoint's state depends on; -resume refuses a checkpoint made with other
+# values. The rest may change (-num_iterations, printing, saving, the device); -init and -seed
+# only choose the initial image, which is part of the saved state.
+_CHECKPOINT_SETTINGS = (
+    "content_image",
+    "style_image",
+    "style_blend_weights",
+    "image_size",
+    "style_scale",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "normalize_gradients",
+    "optimizer",
+    "learning_rate",
+    "lbfgs_num_correction",
+    "content_layers",
+    "style_layers",
+    "pooling",
+    "model_file",
+    "proto_file",
+    "color_transfer",
+    "color_match_mode",
+)
+_LATEST = "latest.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,29 +84,6 @@ class Progress:
     image: Callable[[], np.ndarray]  # the current image as float RGB, computed on demand
 
 
-def select_device(gpu: tuple[int, ...] | None, reporter: Reporter) -> str:
-    """Maps the original's -gpu to a TensorFlow device name."""
-    available = tf.config.list_logical_devices("GPU")
-    if gpu == (-1,):
-        return "/CPU:0"
-    if gpu is None:
-        if available:
-            return available[0].name
-        reporter.note("No GPU found; running on the CPU (-gpu -1 says so explicitly).")
-        return "/CPU:0"
-    if len(gpu) > 1:
-        raise DeviceError(
-            f"-gpu {','.join(map(str, gpu))}: splitting the network over several GPUs is not "
-            "supported yet; give one GPU index"
-        )
-    if gpu[0] >= len(available):
-        raise DeviceError(
-            f"-gpu {gpu[0]}: this machine has {len(available)} GPU(s) visible to TensorFlow; "
-            "use -gpu -1 for the CPU"
-        )
-    return available[gpu[0]].name
-
-
 def _weighted_layers(model) -> list[tuple[str, tuple[int, ...]]]:
     """loadcaffe's summary: conv `out in kW kH`, fully connected `1 1 in out`."""
     lines = []
@@ -89,13 +102,13 @@ def _weighted_layers(model) -> list[tuple[str, tuple[int, ...]]]:
 
 def load_images(config: StyleConfig) -> tuple[np.ndarray, list[np.ndarray]]:
     """The content image at image_size, and each style image at ceil(style_scale*image_size)."""
-    content = image_io.read_image(config.content_image)
+    content = image_io.read_image(config.content_image, max_pixels=config.max_pixels)
     h, w = preprocess.scaled_size(content.shape[0], content.shape[1], config.image_size)
     content = preprocess.resize(content, h, w)
     style_size = preprocess.style_size(config.image_size, config.style_scale)
     styles = []
     for path in config.style_image:
-        style = image_io.read_image(path)
+        style = image_io.read_image(path, max_pixels=config.max_pixels)
         sh, sw = preprocess.scaled_size(style.shape[0], style.shape[1], style_size)
         styles.append(preprocess.resize(style, sh, sw))
     return content, styles
@@ -144,16 +157,135 @@ def initial_image(
             # The original silently ignored -init_image without -init image (its quirk Q2).
             reporter.note(f"Using -init_image {config.init_image} (implies -init image).")
         # Resized to exactly the content's size, aspect ratio not kept, as in the original.
-        return space.to_net(preprocess.resize(image_io.read_image(config.init_image), h, w))
+        init = image_io.read_image(config.init_image, max_pixels=config.max_pixels)
+        return space.to_net(preprocess.resize(init, h, w))
     if config.init == "image":
         return space.to_net(content)
     return preprocess.random_init(h, w, config.seed if config.seed >= 0 else None)
 
 
-def _marks(num_iterations: int, print_iter: int, save_iter: int) -> list[int]:
-    """The iterations after which the original prints or saves, and chunk ends, in order."""
+def check_image_sizes(
+    config: StyleConfig, extractor, content: np.ndarray, styles: list[np.ndarray]
+) -> None:
+    """Refuses a resized content or style image too small for every loss layer to see it.
+
+    Raises:
+        ImageSizeError: names the image, its resized size, the minimum and the fix.
+    """
+    minimum = minimum_input_size(extractor)
+    if minimum is None:
+        return
+    min_h, min_w = minimum
+    inputs = [(config.content_image, content, "-image_size")]
+    inputs += [(p, s, "-style_scale or -image_size") for p, s in zip(config.style_image, styles)]
+    for path, image, option in inputs:
+        h, w = image.shape[:2]
+        if h < min_h or w < min_w:
+            raise ImageSizeError(
+                f"{path}: resized to {w}x{h} pixels, it is smaller than the {min_w}x{min_h} "
+                f"that the layers {','.join(extractor.names)} need; give a larger {option} "
+                "(or a less elongated image)"
+            )
+
+
+def checkpoint_dir(output_image: str) -> str:
+    """Where `-checkpoint_iter` saves and `-resume` looks: `dir/out.png` -> `dir/out.ckpt`."""
+    return os.path.splitext(output_image)[0] + ".ckpt"
+
+
+def _settings(config: StyleConfig) -> dict:
+    # Through JSON and back, so that tuples compare equal to the lists read from the file.
+    return json.loads(json.dumps({k: getattr(config, k) for k in _CHECKPOINT_SETTINGS}))
+
+
+def save_checkpoint(config: StyleConfig, optimizer: optimizers.Optimizer) -> str:
+    """Saves the optimizer's whole state (image, L-BFGS history or Adam moments, counters).
+
+    The checkpoint goes to fresh files; then `latest.json`, which names it, is replaced
+    atomically, and only then are older files removed. A checkpoint cut short by a kill is
+    never named by `latest.json`, so -resume never takes it for a whole one.
+
+    Returns:
+        The checkpoint's path prefix.
+    """
+    directory = checkpoint_dir(config.output_image)
+    os.makedirs(directory, exist_ok=True)
+    name = f"ckpt-{optimizer.iterations}-{secrets.token_hex(4)}"
+    prefix = tf.train.Checkpoint(optimizer=optimizer).write(os.path.join(directory, name))
+    for entry in os.listdir(directory):
+        if entry.startswith(name + "."):
+            _fsync(os.path.join(directory, entry))
+    pointer = {"prefix": name, "iteration": optimizer.iterations, "settings": _settings(config)}
+    temporary = os.path.join(directory, f".{_LATEST}.{secrets.token_hex(4)}.tmp")
+    with open(temporary, "w") as file:
+        json.dump(pointer, file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, os.path.join(directory, _LATEST))
+    for entry in os.listdir(directory):
+        if entry != _LATEST and not entry.startswith(name + "."):
+            path = os.path.join(directory, entry)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+    return prefix
+
+
+def _fsync(path: str) -> None:
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
+
+
+def find_checkpoint(config: StyleConfig) -> str:
+    """The prefix of the checkpoint `-resume` continues from, checked against `config`.
+
+    Raises:
+        CheckpointError: there is none, it is unreadable, or other settings made it.
+    """
+    directory = checkpoint_dir(config.output_image)
+    try:
+        with open(os.path.join(directory, _LATEST)) as file:
+            pointer = json.load(file)
+        saved, name = pointer["settings"], pointer["prefix"]
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"-resume: no checkpoint in {directory}; start a run with -checkpoint_iter N "
+            "first, or leave out -resume"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(
+            f"-resume: {os.path.join(directory, _LATEST)} is unreadable ({e}); delete "
+            f"{directory} and start afresh"
+        ) from None
+    now = _settings(config)
+    changed = [k for k in now if saved.get(k) != now[k]]
+    if changed:
+        details = "; ".join(f"-{k} was {saved.get(k)} and is now {now[k]}" for k in changed)
+        raise CheckpointError(
+            f"-resume: the checkpoint in {directory} was made with other settings ({details}); "
+            f"use the same settings, or delete {directory} to start afresh"
+        )
+    return os.path.join(directory, name)
+
+
+def _restore(prefix: str, optimizer: optimizers.Optimizer) -> None:
+    try:
+        tf.train.Checkpoint(optimizer=optimizer).read(prefix).assert_consumed()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        directory = os.path.dirname(prefix)
+        raise CheckpointError(
+            f"-resume: the checkpoint in {directory} does not fit this run "
+            f"({' '.join(str(e).split())[:200]}); delete {directory} to start afresh"
+        ) from None
+
+
+def _marks(
+    num_iterations: int, print_iter: int, save_iter: int, checkpoint_iter: int = 0
+) -> list[int]:
+    """The iterations after which the original prints or saves, checkpoints and chunk ends."""
     marks = set(range(MAX_CHUNK, num_iterations, MAX_CHUNK)) | {num_iterations}
-    for every in (print_iter, save_iter):
+    for every in (print_iter, save_iter, checkpoint_iter):
         if every > 0:
             marks.update(range(every, num_iterations + 1, every))
     return sorted(marks)
@@ -163,6 +295,7 @@ def run(
     config: StyleConfig,
     reporter: Reporter | None = None,
     callback: Callable[[Progress], bool | None] | None = None,
+    devices: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Runs one stylisation as the original does and writes its images.
 
@@ -172,19 +305,83 @@ def run(
         callback: called after every printed or saved iteration (and every MAX_CHUNK
             iterations); returning True stops the run early, and the current image is saved as
             the final one.
+        devices: the TensorFlow devices that `config.gpu` indices count in (default: the
+            GPUs); with several indices the network is split over them (`devices.py`).
 
     Returns:
         The final image as float RGB (before clamping), [H, W, 3].
+
+    Example:
+        >>> from tf_style import StyleConfig, run
+        >>> image = run(StyleConfig(content_image="photo.jpg", style_image="starry.jpg",
+        ...                         image_size=256, output_image="photo_starry.png"))
+        >>> image.shape  # also written to photo_starry.png, with its flags in PNG text chunks
+        (192, 256, 3)
+
+    Raises:
+        ValueError: bad input, before any file is written (ImageError, ImageSizeError,
+            LayerError, DeviceError, CheckpointError).
+        FloatingPointError: the loss became NaN or infinite; the last finite image was saved.
     """
     reporter = reporter or Reporter()
-    image_io.check_output_path(config.output_image)
-    device = select_device(config.gpu, reporter)
-    if config.seed >= 0:
+    image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
+    resume_from = find_checkpoint(config) if config.resume else None
+    devices = select_devices(config.gpu, reporter, devices)
+    if config.jit and len(devices) > 1:
+        # XLA compiles a function for one device; a split places ops on several.
+        raise DeviceError(
+            f"-jit compiles the evaluation for one device, and -gpu lists {len(devices)}; "
+            "drop -jit or give one device"
+        )
+    prepared = prepare(config, reporter, devices, resume_from)
+    reporter.running(prepared.optimizer.title)
+    with tf.device(devices[0]):
+        return _optimize(
+            config,
+            prepared.optimizer,
+            prepared.objective,
+            prepared.content,
+            prepared.space,
+            reporter,
+            callback,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A run ready to optimise: its optimizer (targets captured) and what its images need."""
+
+    optimizer: optimizers.Optimizer
+    objective: Objective
+    content: np.ndarray  # the content image as float RGB, for -original_colors
+    space: ColorSpace
+
+
+def prepare(
+    config: StyleConfig,
+    reporter: Reporter,
+    devices: Sequence[str] = ("/CPU:0",),
+    resume_from: str | None = None,
+) -> Prepared:
+    """Everything of a run before its optimisation: images, network, targets, optimizer.
+
+    The network is split over `devices` when there are several; the image and the optimizer's
+    state live on the first. `resume_from` is a checkpoint prefix to restore.
+    """
+    if config.jit:
+        # TensorFlow's determinism switch makes XLA refuse max-pool gradients (on every
+        # device), and an earlier run in this process may have set it; XLA's CPU kernels are
+        # deterministic without it. (Private API: TensorFlow has no public switch to clear it.)
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
+    elif config.seed >= 0:
         # Byte-identical results for a fixed seed on the CPU.
         tf.config.experimental.enable_op_determinism()
     content, styles = load_images(config)
     net_content, net_styles = network_inputs(config, content, styles)
-    with tf.device(device):
+    # The image and the optimizer's state live on the first device, as in the original.
+    with tf.device(devices[0]):
         model, entry = models.load(
             config.model_file,
             config.proto_file or None,
@@ -193,7 +390,13 @@ def run(
         content_layers, style_layers = _layers(config, entry, reporter)
         space = ColorSpace(entry.mean_bgr, entry.scale) if entry else ColorSpace()
         reporter.loaded(config.model_file, _weighted_layers(model))
-        extractor = build_extractor(model, content_layers, style_layers, config.pooling)
+        extractor = build_extractor(
+            model, content_layers, style_layers, config.pooling, config.precision
+        )
+        check_image_sizes(config, extractor, net_content, net_styles)
+        if len(devices) > 1:
+            cuts = split_points(config.multigpu_strategy, extractor, config.tv_weight, len(devices))
+            extractor = split_extractor(extractor, cuts, devices)
         for index in extractor.replaced_pools:
             reporter.replacing_pooling(index)
         for i, (name, index) in enumerate(zip(extractor.names, extractor.indices)):
@@ -219,28 +422,55 @@ def run(
             initial_image(config, net_content, space, reporter),
             learning_rate=config.learning_rate,
             num_correction=config.num_correction,
+            jit_compile=config.jit,
         )
-        reporter.running(optimizer.title)
-        return _optimize(config, optimizer, objective, content, space, reporter, callback)
+        if resume_from is not None:
+            _restore(resume_from, optimizer)
+            reporter.note(f"Resuming from iteration {optimizer.iterations} ({resume_from}).")
+        return Prepared(optimizer, objective, content, space)
+
+
+def output_rgb(
+    config: StyleConfig, x: np.ndarray, content: np.ndarray, space: ColorSpace
+) -> np.ndarray:
+    """The image `x` (the model's input space) as the float RGB a run saves."""
+    rgb = space.from_net(x)
+    if config.color_transfer == "luminance":
+        rgb = color.combine_luminance(color.luminance(rgb), content)
+    elif config.original_colors == 1:
+        rgb = preprocess.original_colors(rgb, content)
+    return rgb
 
 
 def _optimize(config, optimizer, objective, content, space, reporter, callback) -> np.ndarray:
     n = config.num_iterations
 
     def current_image() -> np.ndarray:
-        rgb = space.from_net(optimizer.image.numpy())
-        if config.color_transfer == "luminance":
-            rgb = color.combine_luminance(color.luminance(rgb), content)
-        elif config.original_colors == 1:
-            rgb = preprocess.original_colors(rgb, content)
-        return rgb
+        return output_rgb(config, optimizer.image.numpy(), content, space)
 
-    done = 0
-    for mark in _marks(n, config.print_iter, config.save_iter):
+    # Every PNG carries the flags, versions and model checksum that made it (an addition).
+    # -resume and -checkpoint_iter leave the image unchanged: they are not recorded, so a
+    # resumed run's file equals an uninterrupted run's byte for byte.
+    metadata = provenance.image_metadata(config.replace(resume=False, checkpoint_iter=0))
+
+    def save(path: str, rgb: np.ndarray) -> None:
+        image_io.write_image(
+            path,
+            rgb,
+            metadata=metadata,
+            jpeg_quality=config.jpeg_quality,
+            bit_depth=config.output_bit_depth,
+        )
+
+    checkpoints = config.checkpoint_iter > 0 or config.resume
+    done = saved_at = optimizer.iterations  # not 0 after -resume
+    for mark in _marks(n, config.print_iter, config.save_iter, config.checkpoint_iter):
+        if mark <= done:
+            continue
         _, aux = optimizer.run(mark - done)
         done = optimizer.iterations
         if optimizer.nonfinite:
-            image_io.write_image(config.output_image, current_image())
+            save(config.output_image, current_image())
             raise FloatingPointError(
                 f"the loss became NaN or infinite after iteration {done}; the last finite image "
                 f"is in {config.output_image}. Try smaller weights or -learning_rate"
@@ -256,13 +486,18 @@ def _optimize(config, optimizer, objective, content, space, reporter, callback) 
             break
         if done < n and config.save_iter > 0 and done % config.save_iter == 0:
             path = image_io.intermediate_path(config.output_image, done)
-            image_io.write_image(path, current_image())
+            save(path, current_image())
+        if config.checkpoint_iter > 0 and done % config.checkpoint_iter == 0:
+            save_checkpoint(config, optimizer)
+            saved_at = done
         progress = Progress(
             done, n, optimizer.evaluations, tuple(aux[:k]), tuple(aux[k:]), current_image
         )
         if callback is not None and callback(progress) and done < n:
             reporter.note(f"Stopped at iteration {done}; saving the result.")
+            if checkpoints and saved_at != done:
+                save_checkpoint(config, optimizer)
             break
     final = current_image()
-    image_io.write_image(config.output_image, final)
+    save(config.output_image, final)
     return final
