@@ -32,6 +32,24 @@ class Extractor:
     content: tuple[int, ...]
     style: tuple[int, ...]
     replaced_pools: tuple[int, ...]
+    segments: tuple[Segment, ...] = ()  # set by split_extractor; empty: one device
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One device's piece of a split extractor (see `split_extractor`).
+
+    `model(h)` returns the activations of `features` (indices into `Extractor.names`) and, unless
+    this is the last segment, the boundary activation the next segment takes, at position
+    `boundary` of its outputs (the boundary may itself be one of the features). A segment
+    without layers (the original's first chunk holding only its TV module) has `model` None and
+    passes its input on.
+    """
+
+    model: keras.Model | None
+    device: str
+    features: tuple[int, ...]
+    boundary: int | None
 
 
 def network_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -44,12 +62,17 @@ def build_extractor(
     content_layers: Sequence[str],
     style_layers: Sequence[str],
     pooling: str = "max",
+    precision: str = "float32",
 ) -> Extractor:
     """Builds the truncated extractor for the named layers.
 
     The original matches names one after another and silently ignores the rest of a list after a
     misspelt or out-of-order name (its quirk Q1); here names may come in any order, and an unknown
     name raises LayerError listing the model's layer names.
+
+    With `precision="bfloat16"` the layers compute in bfloat16 (Keras' "mixed_bfloat16" policy:
+    float32 weights and input, cast to bfloat16 inside each layer) and the activations come out
+    in bfloat16; the losses cast them back to float32 (an option the original did not have).
     """
     layers = network_layers(model)
     position = {layer.name: i for i, layer in enumerate(layers)}
@@ -65,6 +88,10 @@ def build_extractor(
     replaced = []
     if pooling == "avg":
         truncated, replaced = _average_pooling(truncated, position)
+    if precision == "bfloat16":
+        truncated = _mixed_precision(truncated, "mixed_bfloat16")
+    elif precision != "float32":
+        raise ValueError(f"precision must be 'float32' or 'bfloat16', not {precision!r}")
     truncated.trainable = False
     return Extractor(
         model=truncated,
@@ -74,6 +101,145 @@ def build_extractor(
         style=tuple(i for i, n in enumerate(names) if n in style_layers),
         replaced_pools=tuple(replaced),
     )
+
+
+def split_extractor(
+    extractor: Extractor, cuts: Sequence[str | None], devices: Sequence[str]
+) -> Extractor:
+    """Splits the extractor into one segment per device, as the original's `-multigpu_strategy`.
+
+    Segment k ends after the layer `cuts[k]` (None: before the first layer) and runs on
+    `devices[k]`; the last segment runs to the end. Each loss layer's activation stays with its
+    segment, so only the boundary activation crosses between devices.
+
+    Raises:
+        LayerError: a cut names no layer of the (truncated) extractor, cuts are not in network
+            order, or more than one tensor would cross a cut (a branch, as in ResNet).
+    """
+    if len(cuts) != len(devices) - 1:
+        raise LayerError(
+            f"-multigpu_strategy gives {len(cuts)} split point(s) for {len(devices)} devices; "
+            f"give {len(devices) - 1}"
+        )
+    model = extractor.model
+    position = {layer.name: i for i, layer in enumerate(network_layers(model))}
+    nodes = [node for depth in model._nodes_by_depth.values() for node in depth]
+    # A layer's output in this model's graph (a shared layer's `.output` may be another graph's).
+    tensor = {node.operation.name: node.output_tensors[0] for node in nodes}
+    tensor[None] = model.inputs[0]
+    ends = []
+    for cut in cuts:
+        if cut is not None and cut not in position:
+            raise LayerError(
+                f"-multigpu_strategy: {cut!r} is not a layer of the network, which ends after "
+                f"{extractor.names[-1]} (the last loss layer); split at one of "
+                f"{','.join(position)}"
+            )
+        end = -1 if cut is None else position[cut]
+        if ends and end <= ends[-1]:
+            raise LayerError(
+                f"-multigpu_strategy: split points must follow the network's order; {cut!r} "
+                "does not come after the previous one"
+            )
+        ends.append(end)
+        _check_chain(nodes, position, cut, end)
+    if ends and ends[-1] >= len(position) - 1:
+        raise LayerError(
+            f"-multigpu_strategy: the last split leaves no layer for device {devices[-1]}; "
+            f"the network ends after {extractor.names[-1]}, so split before it"
+        )
+    layer_of = {name: position[name] for name in extractor.names}
+    segments = []
+    for k, device in enumerate(devices):
+        low = ends[k - 1] if k else -1
+        high = ends[k] if k < len(ends) else len(position)
+        feats = tuple(i for i, n in enumerate(extractor.names) if low < layer_of[n] <= high)
+        outputs = [tensor[extractor.names[i]] for i in feats]
+        boundary = None
+        if k < len(cuts):
+            if cuts[k] in layer_of:  # the boundary is one of the segment's features
+                boundary = feats.index(extractor.names.index(cuts[k]))
+            else:
+                boundary = len(outputs)
+                outputs.append(tensor[cuts[k]])
+        start = tensor[cuts[k - 1] if k else None]
+        sub = None if high == low else keras.Model(start, outputs)
+        segments.append(Segment(sub, device, feats, boundary))
+    return dataclasses.replace(extractor, segments=tuple(segments))
+
+
+def _check_chain(nodes, position: dict[str, int], cut: str | None, end: int) -> None:
+    """Refuses a cut that more than the cut layer's output crosses."""
+    if cut is None:  # before the first layer only the image crosses
+        return
+    crossing = {
+        t._keras_history.operation.name
+        for node in nodes
+        if position.get(node.operation.name, -1) > end
+        for t in node.input_tensors
+        if position.get(t._keras_history.operation.name, -1) <= end
+    } - {cut}
+    if crossing:
+        raise LayerError(
+            f"-multigpu_strategy: the network cannot be split after {cut}: the outputs of "
+            f"{','.join(sorted(crossing))} also feed later layers; split after a layer whose "
+            "output alone feeds the rest"
+        )
+
+
+def _maps_fit(model: keras.Model, height: int, width: int) -> bool:
+    """Whether an input of this size gives every output at least a 1x1 map."""
+    try:
+        shapes = model.compute_output_shape((1, height, width, 3))
+    except ValueError:  # a convolution or pooling window larger than its input
+        return False
+    shapes = shapes if isinstance(shapes, list) else [shapes]
+    return all(s[1] >= 1 and s[2] >= 1 for s in shapes)
+
+
+def minimum_input_size(extractor: Extractor, limit: int = 8192) -> tuple[int, int] | None:
+    """The smallest input height and width that give every loss layer at least a 1x1 map.
+
+    Found by binary search over shapes alone (Keras' shape inference: no pixels are computed),
+    one axis at a time with the other at `limit`; output sizes never shrink as the input grows.
+    The original had no such check: a too-small image failed deep inside Torch.
+
+    Returns:
+        (min_height, min_width), or None when no size up to `limit` fits (a fixed-size net).
+    """
+    if not _maps_fit(extractor.model, limit, limit):
+        return None
+    sizes = []
+    for axis in (0, 1):
+        low, high = 1, limit  # invariant: `high` fits
+        while low < high:
+            middle = (low + high) // 2
+            shape = (middle, limit) if axis == 0 else (limit, middle)
+            if _maps_fit(extractor.model, *shape):
+                high = middle
+            else:
+                low = middle + 1
+        sizes.append(high)
+    return sizes[0], sizes[1]
+
+
+def _mixed_precision(model: keras.Model, policy: str) -> keras.Model:
+    """A copy of `model` whose layers compute under the dtype policy `policy`.
+
+    The copies get their own (float32) variables with the original's values: a layer's dtype
+    policy is fixed when it is made, so the original layers cannot be shared as in
+    `_average_pooling`.
+    """
+
+    def with_policy(layer):
+        config = layer.get_config()
+        config["dtype"] = policy
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=with_policy)
+    for old, new in zip(network_layers(model), network_layers(clone), strict=True):
+        new.set_weights(old.get_weights())
+    return clone
 
 
 def _average_pooling(model: keras.Model, position: dict[str, int]):

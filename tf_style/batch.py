@@ -1,0 +1,269 @@
+"""Batches of jobs (`-jobs`): independent runs pushed through `tf.distribute` replicas.
+
+Each replica optimises its own job: job i of a batch of N goes to replica i mod R, in waves of
+R jobs. A wave is one traced program in which every replica runs a chunk of its own optimizer,
+with its own image, targets and optimizer state on its own device (`tf.distribute` data
+parallelism would mirror one state over all replicas; here no value is shared, so each result
+equals the job's sequential run). Replicas: `MirroredStrategy` over one machine's devices,
+`MultiWorkerMirroredStrategy` over the machines of `TF_CONFIG` (each worker runs and writes its
+own jobs). `-tpu` connects to a TPU and makes its `TPUStrategy`, but running jobs on TPU
+replicas is not supported yet (see `run_jobs`).
+
+Deviation from a single run: a batch writes its final images only (no intermediate saves,
+progress lines or checkpoints).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tf_style import image_io, provenance, stylize
+from tf_style.config import ConfigError, StyleConfig
+from tf_style.devices import DeviceError, select_devices
+from tf_style.report import Reporter
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+REQUIRED_COLUMNS = ("content_image", "style_image", "output_image")
+# Optional per-job columns and how to read them; an empty cell keeps the command line's value.
+OPTIONAL_COLUMNS = {
+    "content_weight": float,
+    "style_weight": float,
+    "tv_weight": float,
+    "style_blend_weights": str,
+    "seed": int,
+}
+
+
+class JobError(ValueError):
+    """A -jobs file or folder cannot be read, or a job in it is invalid."""
+
+
+def read_jobs(config: StyleConfig) -> list[StyleConfig]:
+    """The batch's jobs, each a full StyleConfig (the command line's options plus its own).
+
+    `config.jobs` is a CSV file (header with `REQUIRED_COLUMNS` and any of `OPTIONAL_COLUMNS`;
+    relative paths are relative to the CSV's folder; several style images comma-separated in
+    one quoted cell) or a folder of content images, each styled with `config.style_image` into
+    `<output folder>/<content stem>_<output stem><output extension>`.
+
+    Raises:
+        JobError: a missing file or column, an unknown column, a bad value (naming its line),
+            or two jobs writing the same output.
+    """
+    base = config.replace(jobs="", tpu="")
+    if os.path.isdir(config.jobs):
+        jobs = _folder_jobs(config.jobs, base)
+    elif os.path.isfile(config.jobs):
+        jobs = _csv_jobs(config.jobs, base)
+    else:
+        raise JobError(
+            f"-jobs {config.jobs}: no such file or folder; give a CSV file or a folder of "
+            "content images"
+        )
+    if not jobs:
+        raise JobError(f"-jobs {config.jobs}: no jobs in it; add rows or images")
+    outputs = [os.path.abspath(job.output_image) for job in jobs]
+    twice = sorted({o for o in outputs if outputs.count(o) > 1})
+    if twice:
+        raise JobError(f"-jobs {config.jobs}: several jobs write {twice[0]}; give each its own")
+    return jobs
+
+
+def _folder_jobs(folder: str, base: StyleConfig) -> list[StyleConfig]:
+    out_dir = os.path.dirname(base.output_image)
+    out_stem, out_ext = os.path.splitext(os.path.basename(base.output_image))
+    jobs = []
+    for name in sorted(os.listdir(folder)):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in IMAGE_EXTENSIONS:
+            output = os.path.join(out_dir, f"{stem}_{out_stem}{out_ext}")
+            jobs.append(base.replace(content_image=os.path.join(folder, name), output_image=output))
+    return jobs
+
+
+def _csv_jobs(path: str, base: StyleConfig) -> list[StyleConfig]:
+    folder = os.path.dirname(os.path.abspath(path))
+
+    def resolve(value: str) -> str:
+        return os.path.join(folder, value.strip())
+
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        columns = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        unknown = [c for c in columns if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
+        if missing or unknown:
+            problem = f"lacks the column {missing[0]}" if missing else f"has a column {unknown[0]}"
+            raise JobError(
+                f"-jobs {path} {problem}; its columns are {','.join(REQUIRED_COLUMNS)} and "
+                f"optionally {','.join(OPTIONAL_COLUMNS)}"
+            )
+        jobs = []
+        for row in reader:
+            changes = {
+                "content_image": resolve(row["content_image"]),
+                "style_image": ",".join(resolve(s) for s in row["style_image"].split(",")),
+                "output_image": resolve(row["output_image"]),
+            }
+            try:
+                for column, kind in OPTIONAL_COLUMNS.items():
+                    if (row.get(column) or "").strip():
+                        changes[column] = kind(row[column].strip())
+                jobs.append(base.replace(**changes))
+            except (ConfigError, ValueError) as e:
+                raise JobError(f"-jobs {path} line {reader.line_num}: {e}") from None
+    return jobs
+
+
+def tpu_strategy(address: str) -> tf.distribute.Strategy:
+    """Connects to the TPU `address` and returns its TPUStrategy.
+
+    Raises:
+        DeviceError: no TPU is reachable there.
+    """
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        reason = " ".join(str(e).split())[:160]
+        raise DeviceError(
+            f"-tpu {address}: no TPU reachable ({reason}); check the TPU's name or address, "
+            "or leave out -tpu"
+        ) from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def make_strategy(
+    config: StyleConfig, reporter: Reporter, devices: Sequence[str] | None = None
+) -> tf.distribute.Strategy:
+    """The replicas a batch runs on.
+
+    `-tpu` selects the TPU; else a `TF_CONFIG` environment variable (a cluster of workers)
+    selects MultiWorkerMirroredStrategy; else MirroredStrategy over `devices` (default: the
+    GPUs -gpu lists, all GPUs without -gpu, or the CPU).
+    """
+    if config.tpu:
+        return tpu_strategy(config.tpu)
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if devices is None:
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        devices = gpus if config.gpu is None and gpus else select_devices(config.gpu, reporter)
+    return tf.distribute.MirroredStrategy(list(devices))
+
+
+def run_jobs(
+    config: StyleConfig,
+    reporter: Reporter | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict[int, np.ndarray]:
+    """Runs the batch `config.jobs`, each job on a replica, and writes each job's image.
+
+    Args:
+        config: the options shared by every job, with `jobs` (and maybe `tpu`) set.
+        reporter: where the per-job log lines go (silent by default).
+        strategy: the replicas (default: `make_strategy(config, reporter)`).
+
+    Returns:
+        {job number (0-based, in the batch's order): final float RGB image} for the jobs this
+        worker ran (all of them unless several workers share the batch).
+
+    Raises:
+        JobError: see `read_jobs`; `-optimizer tfp_lbfgs`, whose chunks are not traceable as one
+            call, is refused.
+        DeviceError: a TPUStrategy (see README, "Several devices").
+        FloatingPointError: a job's loss became NaN or infinite (the others finished; its last
+            finite image was saved).
+    """
+    reporter = reporter or Reporter()
+    if config.optimizer == "tfp_lbfgs":
+        raise JobError("-jobs runs -optimizer lbfgs or adam; tfp_lbfgs is for single runs")
+    jobs = read_jobs(config)
+    for job in jobs:
+        image_io.check_output_path(job.output_image, bit_depth=job.output_bit_depth)
+    strategy = strategy or make_strategy(config, reporter)
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        # TPU replicas run one compiled program with a replica id known only at run time, so
+        # a replica cannot pick its own job's optimizer (a job's state is its own variables).
+        raise DeviceError(
+            f"-tpu {config.tpu}: the TPU is connected, but running jobs on TPU replicas is not "
+            "supported yet; run the batch on GPUs (-gpu) or workers (TF_CONFIG)"
+        )
+    local = strategy.extended.worker_devices
+    total = strategy.num_replicas_in_sync
+    first = _task_id(strategy) * len(local)  # this worker's first replica id
+    results, failed = {}, []
+    for start in range(0, len(jobs), total):
+        wave = {r: start + first + r for r in range(len(local)) if start + first + r < len(jobs)}
+        prepared = {}
+        for r, i in wave.items():
+            reporter.note(f"Job {i + 1} of {len(jobs)} on {local[r]}: {jobs[i].output_image}")
+            prepared[r] = stylize.prepare(jobs[i], reporter, (local[r],))
+        _optimize_wave(strategy, prepared, first, config.num_iterations)
+        for r, i in wave.items():
+            job, p = jobs[i], prepared[r]
+            results[i] = stylize.output_rgb(job, p.optimizer.image.numpy(), p.content, p.space)
+            image_io.write_image(
+                job.output_image,
+                results[i],
+                metadata=provenance.image_metadata(job),
+                jpeg_quality=job.jpeg_quality,
+                bit_depth=job.output_bit_depth,
+            )
+            if p.optimizer.nonfinite:
+                failed.append(job.output_image)
+    if failed:
+        raise FloatingPointError(
+            f"the loss became NaN or infinite in the jobs writing {','.join(failed)}; their last "
+            "finite images were saved. Try smaller weights or -learning_rate"
+        )
+    return results
+
+
+def _task_id(strategy: tf.distribute.Strategy) -> int:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and resolver is not None:
+        return resolver.task_id or 0
+    return 0
+
+
+def _optimize_wave(
+    strategy: tf.distribute.Strategy, prepared: dict, first: int, num_iterations: int
+) -> None:
+    """Runs every replica's optimizer of a wave to `num_iterations`, in MAX_CHUNK chunks."""
+    steps = {}
+    done = 0
+    for mark in [*range(stylize.MAX_CHUNK, num_iterations, stylize.MAX_CHUNK), num_iterations]:
+        running = tuple(
+            r for r, p in prepared.items() if not (p.optimizer.stopped or p.optimizer.nonfinite)
+        )
+        if not running:
+            break
+        if running not in steps:  # traced again only when a job stops early
+            steps[running] = _wave_step(strategy, prepared, first, running)
+        steps[running](tf.constant(mark - done, tf.int32))
+        done = mark
+
+
+def _wave_step(strategy, prepared: dict, first: int, running: tuple[int, ...]):
+    """One traced call in which each running replica runs a chunk of its own optimizer."""
+
+    def replica_chunk(n):
+        # Mirrored strategies trace `replica_chunk` once per replica, with a constant id.
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        r = tf.get_static_value(replica)
+        if r - first in running:
+            # The optimizer's own traced chunk, nested in this program, on this replica's device.
+            prepared[r - first].optimizer._run_chunk(n)
+
+    @tf.function(autograph=False)  # plain Python control flow; errors surface unwrapped
+    def step(n):
+        strategy.run(replica_chunk, args=(n,))
+
+    return step
