@@ -80,6 +80,14 @@ def load_model(proto_file: str | os.PathLike | None, model_file: str | os.PathLi
       (in-place layers too: `conv4_2` is pre-ReLU, `relu4_2` post-ReLU). `model.caffe_notes`
       lists skipped layers.
 
+    Example:
+      >>> from tf_style import load_model
+      >>> model = load_model(
+      ...     "VGG_ILSVRC_19_layers_deploy.prototxt", "VGG_ILSVRC_19_layers.caffemodel"
+      ... )
+      >>> model.get_layer("relu4_2").output.shape
+      (None, None, None, 512)
+
     Raises:
       CaffeError: files that cannot be read, unsupported layers, or weights that do not fit.
     """
