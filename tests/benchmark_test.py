@@ -1,0 +1,143 @@
+"""tools/benchmark.py's plumbing at a tiny size, and the -precision bfloat16 mode.
+
+No timing is asserted: the tool's numbers are only checked for shape and consistency.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tf_style import caffe
+from tf_style.config import ConfigError, StyleConfig
+from tf_style.features import build_extractor
+from tf_style.objective import Objective
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = importlib.util.spec_from_file_location("benchmark", ROOT / "tools" / "benchmark.py")
+benchmark = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(benchmark)
+
+STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def test_evaluation_flops_match_performance_md():
+    # performance.md section 2.4: 397 GFLOP at 512^2 and 99 at 256^2, written out there by hand.
+    assert benchmark.evaluation_flops(512, 512) / 1e9 == pytest.approx(397, abs=1)
+    assert benchmark.evaluation_flops(256, 256) / 1e9 == pytest.approx(99.3, abs=0.5)
+
+
+def test_peer_keys_follow_neural_style_pt_sequential():
+    # neural-style-pt's CaffeLoader.buildSequential: a Conv2d and a ReLU per number, a pool
+    # per 'P'; the state_dict names the convolutions by their position.
+    channels = [64, 64, "P", 128, 128, "P", *[256] * 4, "P", *[512] * 4, "P", *[512] * 4, "P"]
+    expected, index = [], 0
+    for c in channels:
+        if c == "P":
+            index += 1
+        else:
+            expected.append(f"features.{index}")
+            index += 2
+    expected += ["classifier.0", "classifier.3", "classifier.6"]
+    assert benchmark._peer_keys() == expected
+
+
+def test_peer_preprocess(tmp_path):
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 13
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    out = benchmark.peer_preprocess(tmp_path / "a.png")
+    assert out.shape == (1, 2, 3, 3) and out.dtype == np.float32
+    # x255 of ToTensor's /255, BGR order, minus the peer's mean (B, G, R).
+    expected = pixels[..., ::-1].astype(np.float64) - [103.939, 116.779, 123.68]
+    np.testing.assert_allclose(out[0], expected, atol=1e-4)
+
+
+def test_time_to_loss_and_parity():
+    curve = [[1.0, 10.0], [2.0, 5.0], [3.0, 4.0]]
+    assert benchmark.time_to_loss(curve, 5.0) == 2.0
+    assert benchmark.time_to_loss(curve, 1.0) is None
+    assert benchmark.time_to_loss(curve, 3.9999) == 3.0  # within 1e-4 of the target
+    same = {"first_losses": [[1.0, 2.0], [0.5, 1.0]]}
+    off = {"first_losses": [[1.0, 2.0], [0.5, 1.1]]}
+    assert benchmark.parity(same, same)["ok"]
+    result = benchmark.parity(same, off)
+    assert not result["ok"] and result["max_rel_per_evaluation"][1] == pytest.approx(0.1 / 1.1)
+
+
+def test_worker_run_summary_table_and_plot(tiny_vgg, tmp_path):
+    """One tiny run through a fresh worker process, then the summary, the table and the plot."""
+    _, model = tiny_vgg
+    rng = np.random.default_rng(0)
+    files = {}
+    for name in ("content", "style", "init"):
+        files[name] = tmp_path / f"{name}.npy"
+        scale = 10.0 if name == "init" else 60.0
+        np.save(files[name], (rng.standard_normal((1, 32, 32, 3)) * scale).astype(np.float32))
+    bench = benchmark.Bench(tmp_path, threads=2, peer_dir="", peer_python="", log=lambda _: None)
+    job = bench.ours(
+        "ours_32_r0",
+        optimizer="lbfgs",
+        evaluations=4,
+        model=str(model),
+        size=32,
+        **{k: str(v) for k, v in files.items()},
+    )
+    assert job is not None, "the worker failed"
+    saved = json.loads((tmp_path / "ours_32_r0.json").read_text())
+    assert [e[2] for e in saved["evals"]] == [1, 2, 3, 4]
+    assert len(job["per_eval"]) == 1  # 3 intervals minus the 2 warm-ups
+    assert job["peak_rss"] >= job["baseline_rss"] > 0
+    assert set(job["startup"]) == {"import_s", "load_s", "setup_s", "first_evaluation_s"}
+    losses = [loss for _, loss in job["curve"]]
+    assert losses[-1] < losses[0]  # L-BFGS makes progress on this objective
+
+    class Flags:
+        out_dir, sizes, large_sizes, scaling_sizes = str(tmp_path), ["32"], [], ["32"]
+        mode_size, overhead_size = 32, 0
+
+    printed = []
+    report = benchmark.finish(Flags, bench.jobs, printed.append)
+    row = report["sizes"][32]["ours"]
+    assert row["evaluations"] == 4 and row["per_eval_median_s"] == job["per_eval"][0]
+    assert any(line.startswith("32 | tf_style |") for line in printed)
+    assert Image.open(tmp_path / "loss_vs_time.png").size == (900, 560)
+    # -report_only: the saved jobs give the same summary again.
+    again = benchmark.finish(Flags, json.loads((tmp_path / "benchmark.json").read_text())["jobs"])
+    assert again["sizes"][32]["ours"] == row
+
+
+def test_precision_is_validated():
+    assert StyleConfig().precision == "float32"
+    with pytest.raises(ConfigError, match="-precision"):
+        StyleConfig(precision="float16")
+
+
+def test_bfloat16_losses_close_to_float32(tiny_vgg):
+    """Iteration 1: bfloat16 convolutions change the losses by well under 1% in total."""
+    _, model_file = tiny_vgg
+    model = caffe.load_model(None, model_file)
+    rng = np.random.default_rng(1)
+    content, style, x = (rng.uniform(-100, 100, (1, 48, 48, 3)).astype(np.float32) for _ in "abc")
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        extractor = build_extractor(model, ["relu4_2"], STYLE, precision=precision)
+        objective = Objective(extractor, content_weight=5.0, style_weight=100.0, tv_weight=1e-3)
+        objective.capture_content(content)
+        objective.capture_styles([style], [1.0])
+        loss, grad, terms = objective(tf.constant(x))
+        results[precision] = loss.numpy(), grad, terms.numpy()
+        wanted = tf.bfloat16 if precision == "bfloat16" else tf.float32
+        assert all(t.dtype == wanted for t in extractor.model.outputs)
+        assert loss.dtype == grad.dtype == tf.float32
+    (l32, g32, t32), (l16, g16, t16) = results["float32"], results["bfloat16"]
+    assert l16 == pytest.approx(l32, rel=0.01)
+    # Per layer up to several percent on this 4-to-12-channel net (bfloat16 keeps 8 bits of
+    # mantissa; a real VGG's 64-512 channels average much of it away).
+    np.testing.assert_allclose(t16, t32, rtol=0.1)
+    assert l16 != l32  # the bfloat16 path really is another computation
+    cosine = tf.reduce_sum(g16 * g32) / (tf.norm(g16) * tf.norm(g32))
+    assert float(cosine) > 0.95
