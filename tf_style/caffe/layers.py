@@ -133,14 +133,23 @@ class CaffeConvolution(keras.layers.Conv2D):
         kwargs["padding"] = "valid"
         super().__init__(*args, **kwargs)
         self.pad = _pair(pad)
+        # Stride 1 with pad = dilation*(kernel-1)/2 on both axes (VGG's and NIN's 3x3/5x5
+        # convolutions) is exactly TensorFlow's SAME padding (caffe.md 4.3), which saves a
+        # padded copy of every activation in the forward and the backward pass.
+        span = [d * (k - 1) for d, k in zip(self.dilation_rate, self.kernel_size)]
+        self._same = tuple(self.strides) == (1, 1) and [2 * p for p in self.pad] == span
+        if self._same:
+            self.padding = "same"
 
     def call(self, x):
         ph, pw = self.pad
-        if ph or pw:
+        if (ph or pw) and not self._same:
             x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
         return super().call(x)
 
     def compute_output_shape(self, input_shape):
+        if self._same:
+            return super().compute_output_shape(input_shape)
         n, h, w, c = input_shape
         ph, pw = self.pad
         h = None if h is None else h + 2 * ph
@@ -148,7 +157,8 @@ class CaffeConvolution(keras.layers.Conv2D):
         return super().compute_output_shape((n, h, w, c))
 
     def get_config(self):
-        return {**super().get_config(), "pad": self.pad}
+        # The padding Keras sees is derived from `pad`; store the Caffe form only.
+        return {**super().get_config(), "padding": "valid", "pad": self.pad}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
