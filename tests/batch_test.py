@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import batch, stylize
+from tf_style import batch, engine
 from tf_style.config import ConfigError, StyleConfig
 from tf_style.devices import DeviceError
 from tf_style.report import Reporter
 
-ITERATIONS = 21  # two chunks of the optimizer (stylize.MAX_CHUNK is 20)
+ITERATIONS = 21  # two chunks of the optimizer (engine.MAX_CHUNK is 20)
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_mirrored_strategy_over_the_listed_devices():
 
 
 def _sequential(jobs):
-    return [stylize.run(job.replace(output_image=job.output_image + ".seq.png")) for job in jobs]
+    return [engine.run(job.replace(output_image=job.output_image + ".seq.png")) for job in jobs]
 
 
 # Runs in a fresh process with 2 logical CPU devices, then tries a TPU where there is none.

@@ -1,8 +1,9 @@
 """tf_style: neural style transfer in TensorFlow 2 / Keras 3.
 
 Example:
-    >>> from tf_style import StyleConfig, run
-    >>> image = run(StyleConfig(content_image="photo.jpg", style_image="starry.jpg"))
+    >>> import tf_style
+    >>> image = tf_style.stylize("photo.jpg", "starry.jpg", image_size=256)  # float RGB array
+    >>> tf_style.run(tf_style.StyleConfig(content_image="photo.jpg", style_image="starry.jpg"))
 
 The heavy parts (TensorFlow) load on first use, so `import tf_style` is instant and the
 command line can quieten TensorFlow before it starts.
@@ -11,7 +12,9 @@ command line can quieten TensorFlow before it starts.
 from tf_style.config import ConfigError, StyleConfig
 
 _LAZY = {
-    "run": ("tf_style.stylize", "run"),
+    "run": ("tf_style.engine", "run"),
+    "stylize": ("tf_style.engine", "stylize"),
+    "Stylizer": ("tf_style.engine", "Stylizer"),
     "load_model": ("tf_style.caffe", "load_model"),
 }
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_style import image_io, provenance, stylize
+from tf_style import engine, image_io, provenance
 from tf_style.config import ConfigError, StyleConfig
 from tf_style.devices import DeviceError, select_devices
 from tf_style.report import Reporter
@@ -204,11 +204,11 @@ def run_jobs(
         prepared = {}
         for r, i in wave.items():
             reporter.note(f"Job {i + 1} of {len(jobs)} on {local[r]}: {jobs[i].output_image}")
-            prepared[r] = stylize.prepare(jobs[i], reporter, (local[r],))
+            prepared[r] = engine.prepare(jobs[i], reporter, (local[r],))
         _optimize_wave(strategy, prepared, first, config.num_iterations)
         for r, i in wave.items():
             job, p = jobs[i], prepared[r]
-            results[i] = stylize.output_rgb(job, p.optimizer.image.numpy(), p.content, p.space)
+            results[i] = engine.output_rgb(job, p.optimizer.image.numpy(), p.content, p.space)
             image_io.write_image(
                 job.output_image,
                 results[i],
@@ -239,7 +239,7 @@ def _optimize_wave(
     """Runs every replica's optimizer of a wave to `num_iterations`, in MAX_CHUNK chunks."""
     steps = {}
     done = 0
-    for mark in [*range(stylize.MAX_CHUNK, num_iterations, stylize.MAX_CHUNK), num_iterations]:
+    for mark in [*range(engine.MAX_CHUNK, num_iterations, engine.MAX_CHUNK), num_iterations]:
         running = tuple(
             r for r, p in prepared.items() if not (p.optimizer.stopped or p.optimizer.nonfinite)
         )

@@ -188,7 +188,7 @@ class _Interrupt:
 def _preflight(config: StyleConfig) -> None:
     """Reads every input image and checks the output path before TensorFlow loads.
 
-    stylize.run checks the same again; here a wrong path fails in a fraction of a second
+    engine.run checks the same again; here a wrong path fails in a fraction of a second
     instead of after the seconds that importing TensorFlow takes.
     """
     from tf_style import image_io
@@ -220,7 +220,7 @@ def main(argv: list[str]) -> None:
             batch.run_jobs(config, reporter=Reporter(sys.stdout))
             return
         _preflight(config)
-        from tf_style import stylize
+        from tf_style import engine
         from tf_style.report import Reporter
 
         class _Reporter(Reporter):
@@ -228,7 +228,7 @@ def main(argv: list[str]) -> None:
                 interrupt.optimizing = True  # from here on a signal saves the image
                 super().running(title)
 
-        stylize.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
+        engine.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()
@@ -254,7 +254,7 @@ def main(argv: list[str]) -> None:
             f"{config.num_iterations}; the current image is in {config.output_image}"
         )
         if config.checkpoint_iter > 0 or config.resume:
-            message += f" and the optimizer state in {stylize.checkpoint_dir(config.output_image)}"
+            message += f" and the optimizer state in {engine.checkpoint_dir(config.output_image)}"
             message += " (add -resume to continue)"
         _fail(message, 128 + interrupt.signum)
 

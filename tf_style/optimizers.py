@@ -134,6 +134,22 @@ class Optimizer(tf.Module):
         """The objective's ``aux`` of the latest evaluation."""
         return self._aux.read_value()
 
+    def reset(self, x0: tf.Tensor) -> None:
+        """Starts a new run from `x0` (same shape), keeping the traced functions.
+
+        This is what lets `engine.Stylizer` run again without retracing.
+        """
+        self.image.assign(tf.convert_to_tensor(x0, tf.float32))
+        self._loss.assign(0.0)
+        self._grad.assign(tf.zeros_like(self._grad))
+        self._evaluations.assign(0)
+        self._stopped.assign(False)
+        self._nonfinite.assign(False)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        """Clears what a subclass keeps between iterations (history, moments)."""
+
     def run(self, num_evaluations: int) -> tuple[tf.Tensor, tf.Tensor]:
         """Runs one chunk as one ``tf.function`` call.
 
@@ -251,6 +267,12 @@ class LBFGS(_FixedStepOptimizer):
         self._s_step = tf.Variable(tf.zeros_like(self.image), trainable=False, name="step")
         self._m = m
 
+    def _reset_state(self) -> None:
+        # Stale pairs in the buffers are never read: num_pairs says how many are valid.
+        self._num_pairs.assign(0)
+        self._head.assign(0)
+        self._h0.assign(1.0)
+
     def _direction(self, g: tf.Tensor) -> tf.Tensor:
         """The two-loop recursion over the ring buffer, newest pair first."""
         m, k, head = self._m, self._num_pairs.read_value(), self._head.read_value()
@@ -323,6 +345,12 @@ class Adam(_FixedStepOptimizer):
         )
         self._adam.build([self.image])
 
+    def _reset_state(self) -> None:
+        # The step counter and the moments; the learning rate stays.
+        for variable in self._adam.variables:
+            if "learning_rate" not in variable.name:
+                variable.assign(tf.zeros_like(variable))
+
     def _propose(self) -> tuple[tf.Tensor, tf.Tensor]:
         self._adam.apply_gradients([(tf.convert_to_tensor(self._grad), self.image)])
         return self.image.read_value(), tf.constant(True)
@@ -360,6 +388,10 @@ class TFPLBFGS(Optimizer):
         )
         self._first_fn = tf.function(self._first_chunk, jit_compile=jit_compile)
         self._next_fn = tf.function(self._next_chunk, jit_compile=jit_compile)
+
+    def _reset_state(self) -> None:
+        # TFP's history lives in its results; the next chunk starts from the image again.
+        self._iterations.assign(0)
 
     @property
     def iterations(self) -> int:

@@ -100,18 +100,24 @@ def _weighted_layers(model) -> list[tuple[str, tuple[int, ...]]]:
     return lines
 
 
-def load_images(config: StyleConfig) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The content image at image_size, and each style image at ceil(style_scale*image_size)."""
-    content = image_io.read_image(config.content_image, max_pixels=config.max_pixels)
+def load_images(
+    config: StyleConfig, content=None, styles=None
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The content image at image_size, and each style image at ceil(style_scale*image_size).
+
+    `content` and `styles` (float RGB arrays in [0, 1]) replace the files the config names.
+    """
+    if content is None:
+        content = image_io.read_image(config.content_image, max_pixels=config.max_pixels)
+    if styles is None:
+        styles = [image_io.read_image(p, max_pixels=config.max_pixels) for p in config.style_image]
     h, w = preprocess.scaled_size(content.shape[0], content.shape[1], config.image_size)
-    content = preprocess.resize(content, h, w)
     style_size = preprocess.style_size(config.image_size, config.style_scale)
-    styles = []
-    for path in config.style_image:
-        style = image_io.read_image(path, max_pixels=config.max_pixels)
+    resized = []
+    for style in styles:
         sh, sw = preprocess.scaled_size(style.shape[0], style.shape[1], style_size)
-        styles.append(preprocess.resize(style, sh, sw))
-    return content, styles
+        resized.append(preprocess.resize(style, sh, sw))
+    return preprocess.resize(content, h, w), resized
 
 
 def network_inputs(
@@ -323,28 +329,146 @@ def run(
             LayerError, DeviceError, CheckpointError).
         FloatingPointError: the loss became NaN or infinite; the last finite image was saved.
     """
-    reporter = reporter or Reporter()
-    image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
-    resume_from = find_checkpoint(config) if config.resume else None
-    devices = select_devices(config.gpu, reporter, devices)
-    if config.jit and len(devices) > 1:
-        # XLA compiles a function for one device; a split places ops on several.
-        raise DeviceError(
-            f"-jit compiles the evaluation for one device, and -gpu lists {len(devices)}; "
-            "drop -jit or give one device"
+    return Stylizer(reporter, devices).run(config, callback)
+
+
+# What a traced evaluation and optimizer depend on, besides the image sizes. Runs that agree on
+# these reuse one another's network, target variables and traced functions.
+_GRAPH_SETTINGS = (
+    "model_file",
+    "proto_file",
+    "content_layers",
+    "style_layers",
+    "pooling",
+    "precision",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "normalize_gradients",
+    "optimizer",
+    "learning_rate",
+    "lbfgs_num_correction",
+    "jit",
+    "multigpu_strategy",
+)
+
+
+class Stylizer:
+    """Runs many stylisations, keeping networks and traced functions between them.
+
+    A run whose settings (`_GRAPH_SETTINGS`) and image sizes match an earlier one's reuses its
+    network, target variables and traced optimisation: no model load, no retrace.
+
+    Example:
+        >>> stylizer = Stylizer()
+        >>> for photo in ["a.jpg", "b.jpg"]:  # same size: the second run does not retrace
+        ...     stylizer.run(StyleConfig(content_image=photo, style_image="starry.jpg",
+        ...                              output_image=photo + ".starry.png"))
+    """
+
+    def __init__(self, reporter: Reporter | None = None, devices: Sequence[str] | None = None):
+        self.reporter = reporter or Reporter()
+        self.devices = devices
+        self._prepared: dict = {}
+
+    def run(
+        self,
+        config: StyleConfig,
+        callback: Callable[[Progress], bool | None] | None = None,
+        *,
+        content: np.ndarray | None = None,
+        styles: Sequence[np.ndarray] | None = None,
+        write: bool = True,
+    ) -> np.ndarray:
+        """One stylisation (see `run`); `content`/`styles` arrays replace the config's files,
+        and with `write=False` nothing is written (no images, no checkpoints)."""
+        reporter = self.reporter
+        if write:
+            image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
+        resume_from = find_checkpoint(config) if config.resume else None
+        devices = select_devices(config.gpu, reporter, self.devices)
+        if config.jit and len(devices) > 1:
+            # XLA compiles a function for one device; a split places ops on several.
+            raise DeviceError(
+                f"-jit compiles the evaluation for one device, and -gpu lists {len(devices)}; "
+                "drop -jit or give one device"
+            )
+        images = load_images(config, content, styles)
+        key = (
+            tuple(getattr(config, k) for k in _GRAPH_SETTINGS),
+            images[0].shape,
+            tuple(s.shape for s in images[1]),
+            tuple(devices),
         )
-    prepared = prepare(config, reporter, devices, resume_from)
-    reporter.running(prepared.optimizer.title)
-    with tf.device(devices[0]):
-        return _optimize(
-            config,
-            prepared.optimizer,
-            prepared.objective,
-            prepared.content,
-            prepared.space,
-            reporter,
-            callback,
-        )
+        prepared = self._prepared.get(key)
+        if prepared is None or resume_from is not None:
+            prepared = prepare(config, reporter, devices, resume_from, images)
+            self._prepared[key] = prepared
+        else:
+            _determinism(config)
+            net_content, net_styles = network_inputs(config, *images)
+            with tf.device(devices[0]):
+                x0 = _capture(
+                    config, prepared.objective, prepared.space, net_content, net_styles, reporter
+                )
+                prepared.optimizer.reset(x0)
+            prepared = dataclasses.replace(prepared, content=images[0])
+        reporter.running(prepared.optimizer.title)
+        with tf.device(devices[0]):
+            return _optimize(config, prepared, reporter, callback, write)
+
+
+def stylize(content, styles, *, stylizer: Stylizer | None = None, **options) -> np.ndarray:
+    """Stylises `content` in the style of `styles`, from Python: the library's one-liner.
+
+    Args:
+        content: a path, a PIL image, or an array [H, W, 3] (uint8, or float in [0, 1]).
+        styles: one such image or a list of them.
+        stylizer: reuse one `Stylizer` across calls to skip reloading and retracing.
+        **options: any `StyleConfig` option (image_size, style_weight, num_iterations, ...).
+            Files are written only when `output_image` is given.
+
+    Returns:
+        The result as float RGB [H, W, 3] in [0, 1].
+
+    Example:
+        >>> import tf_style
+        >>> image = tf_style.stylize("photo.jpg", "starry.jpg", image_size=256,
+        ...                          model_file="open_nsfw", num_iterations=200)
+        >>> image.shape
+        (192, 256, 3)
+    """
+    styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    write = "output_image" in options
+
+    def name(image) -> str:
+        return str(image) if isinstance(image, (str, os.PathLike)) else "<array>"
+
+    defaults = {"print_iter": 0, "save_iter": 0}  # quiet, and no intermediate files
+    config = StyleConfig(
+        **{
+            **defaults,
+            "content_image": name(content),
+            "style_image": tuple(name(s) for s in styles),
+            **options,
+        }
+    )
+    arrays = [_as_rgb(image, config.max_pixels) for image in (content, *styles)]
+    result = (stylizer or Stylizer()).run(config, content=arrays[0], styles=arrays[1:], write=write)
+    return np.clip(result, 0, 1)
+
+
+def _as_rgb(image, max_pixels: int) -> np.ndarray:
+    """A path, PIL image or array as float64 RGB [H, W, 3] in [0, 1]."""
+    if isinstance(image, (str, os.PathLike)):
+        return image_io.read_image(image, max_pixels=max_pixels)
+    array = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] not in (3, 4):
+        raise ValueError(f"an image array must be [H, W, 3], got shape {array.shape}")
+    array = array[..., :3]
+    return array / 255.0 if array.dtype == np.uint8 else array.astype(np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,17 +481,7 @@ class Prepared:
     space: ColorSpace
 
 
-def prepare(
-    config: StyleConfig,
-    reporter: Reporter,
-    devices: Sequence[str] = ("/CPU:0",),
-    resume_from: str | None = None,
-) -> Prepared:
-    """Everything of a run before its optimisation: images, network, targets, optimizer.
-
-    The network is split over `devices` when there are several; the image and the optimizer's
-    state live on the first. `resume_from` is a checkpoint prefix to restore.
-    """
+def _determinism(config: StyleConfig) -> None:
     if config.jit:
         # TensorFlow's determinism switch makes XLA refuse max-pool gradients (on every
         # device), and an earlier run in this process may have set it; XLA's CPU kernels are
@@ -378,7 +492,23 @@ def prepare(
     elif config.seed >= 0:
         # Byte-identical results for a fixed seed on the CPU.
         tf.config.experimental.enable_op_determinism()
-    content, styles = load_images(config)
+
+
+def prepare(
+    config: StyleConfig,
+    reporter: Reporter,
+    devices: Sequence[str] = ("/CPU:0",),
+    resume_from: str | None = None,
+    images: tuple[np.ndarray, list[np.ndarray]] | None = None,
+) -> Prepared:
+    """Everything of a run before its optimisation: images, network, targets, optimizer.
+
+    The network is split over `devices` when there are several; the image and the optimizer's
+    state live on the first. `resume_from` is a checkpoint prefix to restore; `images` are the
+    resized (content, styles) when the caller has loaded them already.
+    """
+    _determinism(config)
+    content, styles = images or load_images(config)
     net_content, net_styles = network_inputs(config, content, styles)
     # The image and the optimizer's state live on the first device, as in the original.
     with tf.device(devices[0]):
@@ -411,15 +541,10 @@ def prepare(
             tv_weight=config.tv_weight,
             normalize_gradients=config.normalize_gradients,
         )
-        reporter.capturing_content()
-        objective.capture_content(space.to_net(net_content))
-        for i in range(1, len(styles) + 1):
-            reporter.capturing_style(i)
-        objective.capture_styles([space.to_net(s) for s in net_styles], config.blend_weights)
         optimizer = optimizers.make_optimizer(
             config.optimizer,
             objective,
-            initial_image(config, net_content, space, reporter),
+            _capture(config, objective, space, net_content, net_styles, reporter),
             learning_rate=config.learning_rate,
             num_correction=config.num_correction,
             jit_compile=config.jit,
@@ -428,6 +553,16 @@ def prepare(
             _restore(resume_from, optimizer)
             reporter.note(f"Resuming from iteration {optimizer.iterations} ({resume_from}).")
         return Prepared(optimizer, objective, content, space)
+
+
+def _capture(config, objective, space, net_content, net_styles, reporter) -> np.ndarray:
+    """Captures the content and style targets; returns the initial image."""
+    reporter.capturing_content()
+    objective.capture_content(space.to_net(net_content))
+    for i in range(1, len(net_styles) + 1):
+        reporter.capturing_style(i)
+    objective.capture_styles([space.to_net(s) for s in net_styles], config.blend_weights)
+    return initial_image(config, net_content, space, reporter)
 
 
 def output_rgb(
@@ -442,7 +577,9 @@ def output_rgb(
     return rgb
 
 
-def _optimize(config, optimizer, objective, content, space, reporter, callback) -> np.ndarray:
+def _optimize(config, prepared: Prepared, reporter, callback, write=True) -> np.ndarray:
+    optimizer, objective = prepared.optimizer, prepared.objective
+    content, space = prepared.content, prepared.space
     n = config.num_iterations
 
     def current_image() -> np.ndarray:
@@ -451,9 +588,11 @@ def _optimize(config, optimizer, objective, content, space, reporter, callback) 
     # Every PNG carries the flags, versions and model checksum that made it (an addition).
     # -resume and -checkpoint_iter leave the image unchanged: they are not recorded, so a
     # resumed run's file equals an uninterrupted run's byte for byte.
-    metadata = provenance.image_metadata(config.replace(resume=False, checkpoint_iter=0))
+    metadata = write and provenance.image_metadata(config.replace(resume=False, checkpoint_iter=0))
 
     def save(path: str, rgb: np.ndarray) -> None:
+        if not write:
+            return
         image_io.write_image(
             path,
             rgb,
@@ -462,7 +601,7 @@ def _optimize(config, optimizer, objective, content, space, reporter, callback) 
             bit_depth=config.output_bit_depth,
         )
 
-    checkpoints = config.checkpoint_iter > 0 or config.resume
+    checkpoints = write and (config.checkpoint_iter > 0 or config.resume)
     done = saved_at = optimizer.iterations  # not 0 after -resume
     for mark in _marks(n, config.print_iter, config.save_iter, config.checkpoint_iter):
         if mark <= done:
@@ -487,7 +626,7 @@ def _optimize(config, optimizer, objective, content, space, reporter, callback) 
         if done < n and config.save_iter > 0 and done % config.save_iter == 0:
             path = image_io.intermediate_path(config.output_image, done)
             save(path, current_image())
-        if config.checkpoint_iter > 0 and done % config.checkpoint_iter == 0:
+        if write and config.checkpoint_iter > 0 and done % config.checkpoint_iter == 0:
             save_checkpoint(config, optimizer)
             saved_at = done
         progress = Progress(
