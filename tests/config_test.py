@@ -140,6 +140,7 @@ def test_every_option_is_covered_by_a_bad_value_or_is_free_form():
         "resume",
         "jit",
         "jobs",
+        "log_dir",
     }
     covered = {name for name, _, _ in BAD_VALUES} | {"content_layers", "style_layers"}
     names = {f.name for f in dataclasses.fields(StyleConfig)}

@@ -340,3 +340,35 @@ def test_stylize_takes_paths_pil_and_arrays(base, images, tmp_path):
     out = tmp_path / "x.png"
     engine.stylize(pil, array, output_image=str(out), **options)
     assert out.is_file()
+
+
+def test_log_dir_writes_every_loss_term_and_the_saved_images(base, tmp_path):
+    import tensorflow as tf
+
+    run(base.replace(log_dir=str(tmp_path / "tb")))
+    scalars, images = {}, []
+    for event_file in (tmp_path / "tb").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                if value.tag == "image":
+                    images.append(event.step)
+                else:
+                    scalars.setdefault(value.tag, []).append(event.step)
+    assert sorted(scalars) == ["content_1", *[f"style_{i}" for i in range(1, 6)], "total"]
+    assert scalars["total"] == [2, 3, 4, 6]  # every printed or saved iteration
+    assert images == [3]  # the intermediate save
+
+
+def test_progress_bar_on_a_terminal_only(base):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    engine.run(base, Reporter(tty))
+    text = tty.getvalue()
+    assert "it/s" in text and " left" in text and "6/6" in text
+    # The bar is cleared before each of the original's lines, which stay intact.
+    assert "\r\033[KIteration 2 / 6\n" in text
+    _, plain = run(base)
+    assert "it/s" not in plain

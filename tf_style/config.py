@@ -197,6 +197,12 @@ class StyleConfig:
         "tf_style options",
         "How -color_transfer match maps colours: chol (Cholesky), pca or sym (symmetric).",
     )
+    log_dir: str = _opt(
+        "",
+        "tf_style options",
+        "Write TensorBoard summaries here: every loss term at each printed or saved iteration, "
+        "and the image at every save.",
+    )
     debug: bool = _opt(
         False, "tf_style options", "Show TensorFlow's log messages and full tracebacks."
     )

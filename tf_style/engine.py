@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -602,12 +603,15 @@ def _optimize(config, prepared: Prepared, reporter, callback, write=True) -> np.
         )
 
     checkpoints = write and (config.checkpoint_iter > 0 or config.resume)
-    done = saved_at = optimizer.iterations  # not 0 after -resume
+    board = report.TensorBoardLog(config.log_dir) if write and config.log_dir else None
+    done = saved_at = first = optimizer.iterations  # not 0 after -resume
+    start = time.perf_counter()
     for mark in _marks(n, config.print_iter, config.save_iter, config.checkpoint_iter):
         if mark <= done:
             continue
         _, aux = optimizer.run(mark - done)
         done = optimizer.iterations
+        reporter.progress(done, n, (done - first) / (time.perf_counter() - start))
         if optimizer.nonfinite:
             save(config.output_image, current_image())
             raise FloatingPointError(
@@ -619,6 +623,8 @@ def _optimize(config, prepared: Prepared, reporter, callback, write=True) -> np.
         k = objective.num_content
         if (config.print_iter > 0 and done % config.print_iter == 0) or stopped:
             reporter.iteration(done, n, aux[:k], aux[k:], optimizer.evaluations)
+        if board is not None:
+            board.losses(done, aux[:k], aux[k:])
         if stopped:
             # The original wrote no final image when L-BFGS stopped early (its quirk Q4).
             reporter.note(f"The optimizer stopped at iteration {done}; saving the result.")
@@ -626,6 +632,8 @@ def _optimize(config, prepared: Prepared, reporter, callback, write=True) -> np.
         if done < n and config.save_iter > 0 and done % config.save_iter == 0:
             path = image_io.intermediate_path(config.output_image, done)
             save(path, current_image())
+            if board is not None:
+                board.image(done, current_image())
         if write and config.checkpoint_iter > 0 and done % config.checkpoint_iter == 0:
             save_checkpoint(config, optimizer)
             saved_at = done

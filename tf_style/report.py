@@ -15,10 +15,14 @@ class Reporter:
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
+        self._bar = False  # a progress line is on screen and must be cleared first
 
     def _print(self, *parts) -> None:
         # Lua's print separates its arguments with a TAB; the original's lines rely on that.
         if self.stream is not None:
+            if self._bar:
+                self.stream.write("\r\033[K")
+                self._bar = False
             self.stream.write("\t".join(str(p) for p in parts) + "\n")
             self.stream.flush()
 
@@ -48,6 +52,18 @@ class Reporter:
 
     def running(self, title: str) -> None:
         self._print(f"Running optimization with {title}")
+
+    def progress(self, done: int, total: int, rate: float) -> None:
+        """A progress bar with `rate` (iterations/s) and time left; only on a terminal."""
+        if self.stream is None or not self.stream.isatty() or rate <= 0:
+            return
+        left = int((total - done) / rate)
+        bar = "#" * (30 * done // total)
+        self.stream.write(
+            f"\r[{bar:<30}] {done}/{total}  {rate:.2f} it/s  {left // 60}:{left % 60:02d} left"
+        )
+        self.stream.flush()
+        self._bar = True
 
     def iteration(
         self,
@@ -94,3 +110,43 @@ def text_progress(stream: TextIO | None, label: str = "") -> Callable[[int, int 
         stream.flush()
 
     return draw
+
+
+class TensorBoardLog:
+    """`-log_dir`: every loss term per printed iteration, and the image at every save.
+
+    Written with TensorFlow's own `tf.summary.write` and the scalar/image plugin metadata, so
+    the `tensorboard` package is needed only to view the logs, not to write them.
+    """
+
+    def __init__(self, log_dir: str):
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(log_dir)
+        self._meta = {
+            plugin: summary_pb2.SummaryMetadata(
+                plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin)
+            )
+            for plugin in ("scalars", "images")
+        }
+
+    def losses(self, step: int, content: Sequence[float], style: Sequence[float]) -> None:
+        tf = self._tf
+        terms = [(f"content_{i}", v) for i, v in enumerate(content, 1)]
+        terms += [(f"style_{i}", v) for i, v in enumerate(style, 1)]
+        terms.append(("total", sum(content) + sum(style)))
+        with self._writer.as_default():
+            for tag, value in terms:
+                tf.summary.write(tag, tf.constant(float(value)), step, self._meta["scalars"])
+        self._writer.flush()
+
+    def image(self, step: int, rgb) -> None:
+        tf = self._tf
+        pixels = tf.cast(tf.clip_by_value(rgb, 0.0, 1.0) * 255.0, tf.uint8)
+        # The images plugin's format: width, height, then the encoded images.
+        value = tf.stack([str(rgb.shape[1]), str(rgb.shape[0]), tf.io.encode_png(pixels)])
+        with self._writer.as_default():
+            tf.summary.write("image", value, step, self._meta["images"])
+        self._writer.flush()
