@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from tf_style.caffe import writer
+from tf_style.config import StyleConfig
 
 # Narrow enough to run in milliseconds, with the real VGG-19 layer names and pooling.
 TINY_WIDTHS = (4, 8, 8, 12, 12)
@@ -33,3 +34,22 @@ def images(tmp_path_factory):
         paths[name] = folder / f"{name}.png"
         Image.fromarray((pixels * 255).astype(np.uint8)).save(paths[name])
     return paths
+
+
+@pytest.fixture
+def tiny_run(tiny_vgg, images, tmp_path):
+    """A run of seconds: the tiny model on the small images, 6 iterations, CPU, seed 1."""
+    proto, model = tiny_vgg
+    return StyleConfig(
+        content_image=str(images["content"]),
+        style_image=str(images["style1"]),
+        model_file=str(model),
+        proto_file=str(proto),
+        image_size=32,
+        num_iterations=6,
+        print_iter=2,
+        save_iter=3,
+        output_image=str(tmp_path / "out.png"),
+        gpu=-1,
+        seed=1,
+    )

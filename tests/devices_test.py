@@ -17,7 +17,6 @@ import pytest
 import tensorflow as tf
 
 from tf_style import devices, engine, features, models
-from tf_style.config import StyleConfig
 from tf_style.objective import Objective
 from tf_style.report import Reporter
 
@@ -43,21 +42,8 @@ def extractor(model):
 
 
 @pytest.fixture
-def base(tiny_vgg, images, tmp_path):
-    proto, model = tiny_vgg
-    return StyleConfig(
-        content_image=str(images["content"]),
-        style_image=str(images["style1"]),
-        model_file=str(model),
-        proto_file=str(proto),
-        image_size=32,
-        num_iterations=4,
-        print_iter=0,
-        save_iter=0,
-        output_image=str(tmp_path / "out.png"),
-        gpu=-1,
-        seed=1,
-    )
+def base(tiny_run):
+    return tiny_run.replace(num_iterations=4, print_iter=0, save_iter=0)
 
 
 def _layer_after(module: int, tv: bool) -> str | None:

@@ -15,21 +15,8 @@ DEFAULT_INDICES = "2 7 12 21 23 30"
 
 
 @pytest.fixture
-def base(tiny_vgg, images, tmp_path):
-    proto, model = tiny_vgg
-    return StyleConfig(
-        content_image=str(images["content"]),
-        style_image=str(images["style1"]),
-        model_file=str(model),
-        proto_file=str(proto),
-        image_size=32,
-        num_iterations=6,
-        print_iter=2,
-        save_iter=3,
-        output_image=str(tmp_path / "out.png"),
-        gpu=-1,
-        seed=1,
-    )
+def base(tiny_run):
+    return tiny_run
 
 
 def run(config, callback=None):

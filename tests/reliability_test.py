@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tf_style import checkpoint, engine, image_io, models
 from tf_style import config as config_module
-from tf_style import engine, image_io, models
 from tf_style.config import StyleConfig
 from tf_style.features import build_extractor, minimum_input_size
 from tf_style.report import Reporter
@@ -72,22 +72,10 @@ def png_header_only(path, width, height):
 
 
 @pytest.fixture
-def base(tiny_vgg, images, tmp_path):
-    proto, model = tiny_vgg
+def base(tiny_run, tmp_path):
     (tmp_path / "out").mkdir()
-    return StyleConfig(
-        content_image=str(images["content"]),
-        style_image=str(images["style1"]),
-        model_file=str(model),
-        proto_file=str(proto),
-        image_size=32,
-        num_iterations=12,
-        print_iter=0,
-        save_iter=0,
-        output_image=str(tmp_path / "out" / "out.png"),
-        gpu=-1,
-        seed=1,
-    )
+    output = str(tmp_path / "out" / "out.png")
+    return tiny_run.replace(num_iterations=12, print_iter=0, save_iter=0, output_image=output)
 
 
 def base_args(base, **changes):
@@ -350,7 +338,7 @@ def test_resume_is_byte_identical(base, optimizer):
         callback=lambda p: p.iteration >= 6,
     )
     assert "Stopped at iteration 6" in log.getvalue()
-    ckpt = engine.checkpoint_dir(base.output_image)
+    ckpt = checkpoint.checkpoint_dir(base.output_image)
     # A checkpoint cut short by a kill: files that latest.json does not name are ignored.
     open(os.path.join(ckpt, "ckpt-9-00000000.index"), "wb").write(b"half")
     log = io.StringIO()
@@ -360,7 +348,7 @@ def test_resume_is_byte_identical(base, optimizer):
 
 
 def test_resume_refuses_a_missing_or_foreign_checkpoint(base):
-    with pytest.raises(engine.CheckpointError, match="no checkpoint in .*out.ckpt"):
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint in .*out.ckpt"):
         engine.run(base.replace(resume=True))
     engine.run(base.replace(num_iterations=2, checkpoint_iter=2))
     for change, needle in (
@@ -368,7 +356,7 @@ def test_resume_refuses_a_missing_or_foreign_checkpoint(base):
         ({"optimizer": "adam"}, "-optimizer was lbfgs"),
         ({"style_layers": ("relu1_1",)}, "-style_layers"),
     ):
-        with pytest.raises(engine.CheckpointError, match=needle):
+        with pytest.raises(checkpoint.CheckpointError, match=needle):
             engine.run(base.replace(resume=True, **change))
     # -num_iterations may grow: the run goes on from iteration 2.
     log = io.StringIO()

@@ -254,7 +254,9 @@ def main(argv: list[str]) -> None:
             f"{config.num_iterations}; the current image is in {config.output_image}"
         )
         if config.checkpoint_iter > 0 or config.resume:
-            message += f" and the optimizer state in {engine.checkpoint_dir(config.output_image)}"
+            from tf_style.checkpoint import checkpoint_dir
+
+            message += f" and the optimizer state in {checkpoint_dir(config.output_image)}"
             message += " (add -resume to continue)"
         _fail(message, 128 + interrupt.signum)
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import secrets
-import shutil
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tf_style import color, image_io, models, optimizers, preprocess, provenance, report
+from tf_style import (
+    checkpoint,
+    color,
+    image_io,
+    models,
+    optimizers,
+    preprocess,
+    provenance,
+    report,
+)
 from tf_style.config import StyleConfig
 from tf_style.devices import DeviceError, select_devices, split_points
 from tf_style.features import build_extractor, minimum_input_size, network_layers, split_extractor
@@ -26,37 +32,6 @@ MAX_CHUNK = 20
 
 class ImageSizeError(ValueError):
     """An input image, once resized, is too small for the chosen layers."""
-
-
-class CheckpointError(ValueError):
-    """-resume finds no checkpoint, or one made with other settings."""
-
-
-# The options a checkpoint's state depends on; -resume refuses a checkpoint made with other
-# values. The rest may change (-num_iterations, printing, saving, the device); -init and -seed
-# only choose the initial image, which is part of the saved state.
-_CHECKPOINT_SETTINGS = (
-    "content_image",
-    "style_image",
-    "style_blend_weights",
-    "image_size",
-    "style_scale",
-    "content_weight",
-    "style_weight",
-    "tv_weight",
-    "normalize_gradients",
-    "optimizer",
-    "learning_rate",
-    "lbfgs_num_correction",
-    "content_layers",
-    "style_layers",
-    "pooling",
-    "model_file",
-    "proto_file",
-    "color_transfer",
-    "color_match_mode",
-)
-_LATEST = "latest.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,98 +170,6 @@ def check_image_sizes(
             )
 
 
-def checkpoint_dir(output_image: str) -> str:
-    """Where `-checkpoint_iter` saves and `-resume` looks: `dir/out.png` -> `dir/out.ckpt`."""
-    return os.path.splitext(output_image)[0] + ".ckpt"
-
-
-def _settings(config: StyleConfig) -> dict:
-    # Through JSON and back, so that tuples compare equal to the lists read from the file.
-    return json.loads(json.dumps({k: getattr(config, k) for k in _CHECKPOINT_SETTINGS}))
-
-
-def save_checkpoint(config: StyleConfig, optimizer: optimizers.Optimizer) -> str:
-    """Saves the optimizer's whole state (image, L-BFGS history or Adam moments, counters).
-
-    The checkpoint goes to fresh files; then `latest.json`, which names it, is replaced
-    atomically, and only then are older files removed. A checkpoint cut short by a kill is
-    never named by `latest.json`, so -resume never takes it for a whole one.
-
-    Returns:
-        The checkpoint's path prefix.
-    """
-    directory = checkpoint_dir(config.output_image)
-    os.makedirs(directory, exist_ok=True)
-    name = f"ckpt-{optimizer.iterations}-{secrets.token_hex(4)}"
-    prefix = tf.train.Checkpoint(optimizer=optimizer).write(os.path.join(directory, name))
-    for entry in os.listdir(directory):
-        if entry.startswith(name + "."):
-            _fsync(os.path.join(directory, entry))
-    pointer = {"prefix": name, "iteration": optimizer.iterations, "settings": _settings(config)}
-    temporary = os.path.join(directory, f".{_LATEST}.{secrets.token_hex(4)}.tmp")
-    with open(temporary, "w") as file:
-        json.dump(pointer, file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, os.path.join(directory, _LATEST))
-    for entry in os.listdir(directory):
-        if entry != _LATEST and not entry.startswith(name + "."):
-            path = os.path.join(directory, entry)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-    return prefix
-
-
-def _fsync(path: str) -> None:
-    with open(path, "rb") as file:
-        os.fsync(file.fileno())
-
-
-def find_checkpoint(config: StyleConfig) -> str:
-    """The prefix of the checkpoint `-resume` continues from, checked against `config`.
-
-    Raises:
-        CheckpointError: there is none, it is unreadable, or other settings made it.
-    """
-    directory = checkpoint_dir(config.output_image)
-    try:
-        with open(os.path.join(directory, _LATEST)) as file:
-            pointer = json.load(file)
-        saved, name = pointer["settings"], pointer["prefix"]
-    except FileNotFoundError:
-        raise CheckpointError(
-            f"-resume: no checkpoint in {directory}; start a run with -checkpoint_iter N "
-            "first, or leave out -resume"
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"-resume: {os.path.join(directory, _LATEST)} is unreadable ({e}); delete "
-            f"{directory} and start afresh"
-        ) from None
-    now = _settings(config)
-    changed = [k for k in now if saved.get(k) != now[k]]
-    if changed:
-        details = "; ".join(f"-{k} was {saved.get(k)} and is now {now[k]}" for k in changed)
-        raise CheckpointError(
-            f"-resume: the checkpoint in {directory} was made with other settings ({details}); "
-            f"use the same settings, or delete {directory} to start afresh"
-        )
-    return os.path.join(directory, name)
-
-
-def _restore(prefix: str, optimizer: optimizers.Optimizer) -> None:
-    try:
-        tf.train.Checkpoint(optimizer=optimizer).read(prefix).assert_consumed()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
-        directory = os.path.dirname(prefix)
-        raise CheckpointError(
-            f"-resume: the checkpoint in {directory} does not fit this run "
-            f"({' '.join(str(e).split())[:200]}); delete {directory} to start afresh"
-        ) from None
-
-
 def _marks(
     num_iterations: int, print_iter: int, save_iter: int, checkpoint_iter: int = 0
 ) -> list[int]:
@@ -386,7 +269,7 @@ class Stylizer:
         reporter = self.reporter
         if write:
             image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
-        resume_from = find_checkpoint(config) if config.resume else None
+        resume_from = checkpoint.find(config) if config.resume else None
         devices = select_devices(config.gpu, reporter, self.devices)
         if config.jit and len(devices) > 1:
             # XLA compiles a function for one device; a split places ops on several.
@@ -551,7 +434,7 @@ def prepare(
             jit_compile=config.jit,
         )
         if resume_from is not None:
-            _restore(resume_from, optimizer)
+            checkpoint.restore(resume_from, optimizer)
             reporter.note(f"Resuming from iteration {optimizer.iterations} ({resume_from}).")
         return Prepared(optimizer, objective, content, space)
 
@@ -635,7 +518,7 @@ def _optimize(config, prepared: Prepared, reporter, callback, write=True) -> np.
             if board is not None:
                 board.image(done, current_image())
         if write and config.checkpoint_iter > 0 and done % config.checkpoint_iter == 0:
-            save_checkpoint(config, optimizer)
+            checkpoint.save(config, optimizer)
             saved_at = done
         progress = Progress(
             done, n, optimizer.evaluations, tuple(aux[:k]), tuple(aux[k:]), current_image
@@ -643,7 +526,7 @@ def _optimize(config, prepared: Prepared, reporter, callback, write=True) -> np.
         if callback is not None and callback(progress) and done < n:
             reporter.note(f"Stopped at iteration {done}; saving the result.")
             if checkpoints and saved_at != done:
-                save_checkpoint(config, optimizer)
+                checkpoint.save(config, optimizer)
             break
     final = current_image()
     save(config.output_image, final)

@@ -1,0 +1,136 @@
+"""`-checkpoint_iter` and `-resume`: the optimizer's whole state, saved so a kill loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+
+import tensorflow as tf
+
+from tf_style import optimizers
+from tf_style.config import StyleConfig
+
+
+class CheckpointError(ValueError):
+    """-resume finds no checkpoint, or one made with other settings."""
+
+
+# The options a checkpoint's state depends on; -resume refuses a checkpoint made with other
+# values. The rest may change (-num_iterations, printing, saving, the device); -init and -seed
+# only choose the initial image, which is part of the saved state.
+_CHECKPOINT_SETTINGS = (
+    "content_image",
+    "style_image",
+    "style_blend_weights",
+    "image_size",
+    "style_scale",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "normalize_gradients",
+    "optimizer",
+    "learning_rate",
+    "lbfgs_num_correction",
+    "content_layers",
+    "style_layers",
+    "pooling",
+    "model_file",
+    "proto_file",
+    "color_transfer",
+    "color_match_mode",
+)
+_LATEST = "latest.json"
+
+
+def checkpoint_dir(output_image: str) -> str:
+    """Where `-checkpoint_iter` saves and `-resume` looks: `dir/out.png` -> `dir/out.ckpt`."""
+    return os.path.splitext(output_image)[0] + ".ckpt"
+
+
+def _settings(config: StyleConfig) -> dict:
+    # Through JSON and back, so that tuples compare equal to the lists read from the file.
+    return json.loads(json.dumps({k: getattr(config, k) for k in _CHECKPOINT_SETTINGS}))
+
+
+def save(config: StyleConfig, optimizer: optimizers.Optimizer) -> str:
+    """Saves the optimizer's whole state (image, L-BFGS history or Adam moments, counters).
+
+    The checkpoint goes to fresh files; then `latest.json`, which names it, is replaced
+    atomically, and only then are older files removed. A checkpoint cut short by a kill is
+    never named by `latest.json`, so -resume never takes it for a whole one.
+
+    Returns:
+        The checkpoint's path prefix.
+    """
+    directory = checkpoint_dir(config.output_image)
+    os.makedirs(directory, exist_ok=True)
+    name = f"ckpt-{optimizer.iterations}-{secrets.token_hex(4)}"
+    prefix = tf.train.Checkpoint(optimizer=optimizer).write(os.path.join(directory, name))
+    for entry in os.listdir(directory):
+        if entry.startswith(name + "."):
+            _fsync(os.path.join(directory, entry))
+    pointer = {"prefix": name, "iteration": optimizer.iterations, "settings": _settings(config)}
+    temporary = os.path.join(directory, f".{_LATEST}.{secrets.token_hex(4)}.tmp")
+    with open(temporary, "w") as file:
+        json.dump(pointer, file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, os.path.join(directory, _LATEST))
+    for entry in os.listdir(directory):
+        if entry != _LATEST and not entry.startswith(name + "."):
+            path = os.path.join(directory, entry)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+    return prefix
+
+
+def _fsync(path: str) -> None:
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
+
+
+def find(config: StyleConfig) -> str:
+    """The prefix of the checkpoint `-resume` continues from, checked against `config`.
+
+    Raises:
+        CheckpointError: there is none, it is unreadable, or other settings made it.
+    """
+    directory = checkpoint_dir(config.output_image)
+    try:
+        with open(os.path.join(directory, _LATEST)) as file:
+            pointer = json.load(file)
+        saved, name = pointer["settings"], pointer["prefix"]
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"-resume: no checkpoint in {directory}; start a run with -checkpoint_iter N "
+            "first, or leave out -resume"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(
+            f"-resume: {os.path.join(directory, _LATEST)} is unreadable ({e}); delete "
+            f"{directory} and start afresh"
+        ) from None
+    now = _settings(config)
+    changed = [k for k in now if saved.get(k) != now[k]]
+    if changed:
+        details = "; ".join(f"-{k} was {saved.get(k)} and is now {now[k]}" for k in changed)
+        raise CheckpointError(
+            f"-resume: the checkpoint in {directory} was made with other settings ({details}); "
+            f"use the same settings, or delete {directory} to start afresh"
+        )
+    return os.path.join(directory, name)
+
+
+def restore(prefix: str, optimizer: optimizers.Optimizer) -> None:
+    try:
+        tf.train.Checkpoint(optimizer=optimizer).read(prefix).assert_consumed()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        directory = os.path.dirname(prefix)
+        raise CheckpointError(
+            f"-resume: the checkpoint in {directory} does not fit this run "
+            f"({' '.join(str(e).split())[:200]}); delete {directory} to start afresh"
+        ) from None
