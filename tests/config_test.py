@@ -109,6 +109,12 @@ BAD_VALUES = [
     ("tpu", "local", "-tpu"),
     ("output_bit_depth", 12, "-output_bit_depth"),
     ("jpeg_quality", 0, "-jpeg_quality"),
+    ("scales", "256,0", "-scales"),
+    ("scale_iterations", "0", "-scale_iterations"),
+    ("scale_content_weight", "1,2", "-scale_content_weight"),
+    ("scale_style_weight", "1,2", "-scale_style_weight"),
+    ("scale_tv_weight", "-1", "-scale_tv_weight"),
+    ("scale_lbfgs_num_correction", "5,5", "-scale_lbfgs_num_correction"),
 ]
 
 

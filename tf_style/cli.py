@@ -228,7 +228,12 @@ def main(argv: list[str]) -> None:
                 interrupt.optimizing = True  # from here on a signal saves the image
                 super().running(title)
 
-        engine.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
+        if config.scales:
+            from tf_style import multiscale
+
+            multiscale.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
+        else:
+            engine.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()

@@ -197,6 +197,30 @@ class StyleConfig:
         "tf_style options",
         "How -color_transfer match maps colours: chol (Cholesky), pca or sym (symmetric).",
     )
+    scales: tuple[int, ...] = _opt(
+        (),
+        "tf_style options",
+        "Coarse to fine in one command: image sizes such as 256,512,1024,2048, one run each, "
+        "every run starting from the previous result enlarged (-image_size is then unused). "
+        "Each scale's image is saved as <name>_<size>px.<ext>, the last as -output_image.",
+    )
+    scale_iterations: tuple[int, ...] = _opt(
+        (), "tf_style options", "Iterations at each of -scales (default: -num_iterations)."
+    )
+    scale_content_weight: tuple[float, ...] = _opt(
+        (), "tf_style options", "-content_weight at each of -scales (default: -content_weight)."
+    )
+    scale_style_weight: tuple[float, ...] = _opt(
+        (), "tf_style options", "-style_weight at each of -scales (default: -style_weight)."
+    )
+    scale_tv_weight: tuple[float, ...] = _opt(
+        (), "tf_style options", "-tv_weight at each of -scales (default: -tv_weight)."
+    )
+    scale_lbfgs_num_correction: tuple[int, ...] = _opt(
+        (),
+        "tf_style options",
+        "-lbfgs_num_correction at each of -scales (default: -lbfgs_num_correction).",
+    )
     log_dir: str = _opt(
         "",
         "tf_style options",
@@ -375,6 +399,23 @@ def _validate(c: StyleConfig) -> None:
     _check(c.original_colors in (0, 1), f"-original_colors must be 0 or 1, got {c.original_colors}")
     _check(c.pooling in POOLING, f"-pooling must be one of {', '.join(POOLING)}; got {c.pooling!r}")
     _check(bool(c.model_file), "-model_file needs a model file or a model zoo name such as vgg19")
+    _check(
+        all(size > 0 for size in c.scales), f"-scales must be positive sizes, got {_join(c.scales)}"
+    )
+    for name in (
+        "scale_iterations",
+        "scale_content_weight",
+        "scale_style_weight",
+        "scale_tv_weight",
+        "scale_lbfgs_num_correction",
+    ):
+        values = getattr(c, name)
+        _check(
+            not values or len(values) == len(c.scales),
+            f"-{name} has {len(values)} values for {len(c.scales)} -scales; give one per scale",
+        )
+        _check(all(v >= 0 for v in values), f"-{name} must not be negative: {_join(values)}")
+    _check(all(v > 0 for v in c.scale_iterations), "-scale_iterations must be at least 1 each")
     _check(
         c.color_transfer in COLOR_TRANSFER,
         f"-color_transfer must be one of {', '.join(COLOR_TRANSFER)}; got {c.color_transfer!r}",

@@ -254,6 +254,7 @@ class Stylizer:
         self.reporter = reporter or Reporter()
         self.devices = devices
         self._prepared: dict = {}
+        self._models: dict = {}  # loaded once per model file, shared by every size
 
     def run(
         self,
@@ -286,7 +287,12 @@ class Stylizer:
         )
         prepared = self._prepared.get(key)
         if prepared is None or resume_from is not None:
-            prepared = prepare(config, reporter, devices, resume_from, images)
+            model_key = (config.model_file, config.proto_file)
+            if model_key not in self._models:
+                with tf.device(devices[0]):
+                    self._models[model_key] = load_model(config, reporter)
+            loaded = self._models[model_key]
+            prepared = prepare(config, reporter, devices, resume_from, images, loaded)
             self._prepared[key] = prepared
         else:
             _determinism(config)
@@ -365,6 +371,15 @@ class Prepared:
     space: ColorSpace
 
 
+def load_model(config: StyleConfig, reporter: Reporter):
+    """(Keras model, zoo entry or None) for -model_file / -proto_file, downloading if needed."""
+    return models.load(
+        config.model_file,
+        config.proto_file or None,
+        progress=report.text_progress(reporter.stream, config.model_file),
+    )
+
+
 def _determinism(config: StyleConfig) -> None:
     if config.jit:
         # TensorFlow's determinism switch makes XLA refuse max-pool gradients (on every
@@ -384,23 +399,21 @@ def prepare(
     devices: Sequence[str] = ("/CPU:0",),
     resume_from: str | None = None,
     images: tuple[np.ndarray, list[np.ndarray]] | None = None,
+    loaded: tuple | None = None,
 ) -> Prepared:
     """Everything of a run before its optimisation: images, network, targets, optimizer.
 
     The network is split over `devices` when there are several; the image and the optimizer's
     state live on the first. `resume_from` is a checkpoint prefix to restore; `images` are the
-    resized (content, styles) when the caller has loaded them already.
+    resized (content, styles) when the caller has loaded them already, `loaded` the
+    (model, zoo entry) of `load_model`.
     """
     _determinism(config)
     content, styles = images or load_images(config)
     net_content, net_styles = network_inputs(config, content, styles)
     # The image and the optimizer's state live on the first device, as in the original.
     with tf.device(devices[0]):
-        model, entry = models.load(
-            config.model_file,
-            config.proto_file or None,
-            progress=report.text_progress(reporter.stream, config.model_file),
-        )
+        model, entry = loaded or load_model(config, reporter)
         content_layers, style_layers = _layers(config, entry, reporter)
         space = ColorSpace(entry.mean_bgr, entry.scale) if entry else ColorSpace()
         reporter.loaded(config.model_file, _weighted_layers(model))

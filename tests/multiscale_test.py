@@ -1,0 +1,60 @@
+"""-scales: a coarse-to-fine chain in one process."""
+
+import numpy as np
+
+from tf_style import engine, image_io, models, multiscale, preprocess
+
+
+def test_stages_chain_sizes_names_and_overrides(tiny_run, tmp_path):
+    config = tiny_run.replace(
+        scales=(16, 24, 32),
+        scale_iterations=(5, 4, 3),
+        scale_style_weight=(1.0, 2.0, 3.0),
+        scale_lbfgs_num_correction=(10, 5, 2),
+    )
+    chain = multiscale.stages(config)
+    assert [s.image_size for s in chain] == [16, 24, 32]
+    assert [s.num_iterations for s in chain] == [5, 4, 3]
+    assert [s.style_weight for s in chain] == [1.0, 2.0, 3.0]
+    assert [s.lbfgs_num_correction for s in chain] == [10, 5, 2]
+    assert [s.content_weight for s in chain] == [tiny_run.content_weight] * 3
+    names = [s.output_image for s in chain]
+    assert names == [
+        str(tmp_path / "out_16px.png"),
+        str(tmp_path / "out_24px.png"),
+        str(tmp_path / "out.png"),
+    ]
+    assert chain[0].init == tiny_run.init and not chain[0].init_image
+    assert [(s.init, s.init_image) for s in chain[1:]] == [("image", names[0]), ("image", names[1])]
+    assert all(not s.scales and not s.scale_iterations for s in chain)
+
+
+def test_three_scales_reuse_the_model_and_start_from_the_previous_stage(
+    tiny_run, tmp_path, monkeypatch
+):
+    loads = []
+    original = models.load
+    monkeypatch.setattr(models, "load", lambda *a, **k: loads.append(a) or original(*a, **k))
+    # One evaluation at the last scale: its result is its initial image, the previous stage's
+    # saved image enlarged (the original's upscale rule).
+    config = tiny_run.replace(scales=(16, 24, 32), scale_iterations=(6, 4, 1), save_iter=0)
+    final = multiscale.run(config)
+    assert len(loads) == 1  # the network is loaded once for the whole chain
+    sizes = {p.name: image_io.read_image(p).shape[:2] for p in tmp_path.glob("*.png")}
+    assert sizes == {"out_16px.png": (11, 16), "out_24px.png": (17, 24), "out.png": (22, 32)}
+    previous = image_io.read_image(tmp_path / "out_24px.png")
+    np.testing.assert_allclose(final, preprocess.resize(previous, 22, 32), atol=1e-5)
+    # The first stage is a plain run at its size.
+    first = engine.run(
+        config.replace(
+            scales=(),
+            scale_iterations=(),
+            image_size=16,
+            num_iterations=6,
+            output_image=str(tmp_path / "a.png"),
+        )
+    )
+    np.testing.assert_array_equal(
+        image_io.read_image(tmp_path / "a.png"), image_io.read_image(tmp_path / "out_16px.png")
+    )
+    assert first.shape == (11, 16, 3)
