@@ -58,3 +58,18 @@ def test_three_scales_reuse_the_model_and_start_from_the_previous_stage(
         image_io.read_image(tmp_path / "a.png"), image_io.read_image(tmp_path / "out_16px.png")
     )
     assert first.shape == (11, 16, 3)
+
+
+def test_colour_transfer_composes_with_scales(tiny_run, images):
+    two = f"{images['style1']},{images['style2']}"
+    for optimizer in ("lbfgs", "adam"):
+        config = tiny_run.replace(
+            scales=(16, 32), scale_iterations=(4, 3), style_image=two,
+            color_transfer="luminance", optimizer=optimizer,
+        )  # fmt: skip
+        final = multiscale.run(config)
+        content = preprocess.resize(image_io.read_image(images["content"]), *final.shape[:2])
+        yuv = preprocess.RGB_TO_YUV
+        np.testing.assert_allclose((final @ yuv.T)[..., 1:], (content @ yuv.T)[..., 1:], atol=1e-4)
+    matched = multiscale.run(tiny_run.replace(scales=(16, 32), color_transfer="match"))
+    assert np.isfinite(matched).all()
