@@ -359,3 +359,18 @@ def test_progress_bar_on_a_terminal_only(base):
     assert "\r\033[KIteration 2 / 6\n" in text
     _, plain = run(base)
     assert "it/s" not in plain
+
+
+def test_recompute_gives_the_same_run(base):
+    plain, _ = run(base)
+    lean, _ = run(base.replace(recompute=True))
+    np.testing.assert_allclose(lean, plain, atol=1e-5)
+
+
+def test_a_run_that_cannot_fit_stops_before_allocating(base, tmp_path, monkeypatch):
+    from tf_style import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 1 << 20)
+    with pytest.raises(memory.MemoryEstimateError, match="-lbfgs_num_correction 5"):
+        run(base)
+    assert list(tmp_path.iterdir()) == []

@@ -221,6 +221,13 @@ class StyleConfig:
         "tf_style options",
         "-lbfgs_num_correction at each of -scales (default: -lbfgs_num_correction).",
     )
+    recompute: bool = _opt(
+        False,
+        "tf_style options",
+        "Recompute activations in the backward pass instead of keeping them (per block). "
+        "Meant to save memory on GPUs; on CPUs TensorFlow's convolution backward dominates the "
+        "peak and it saves nothing measurable.",
+    )
     log_dir: str = _opt(
         "",
         "tf_style options",

@@ -14,6 +14,7 @@ from tf_style import (
     checkpoint,
     color,
     image_io,
+    memory,
     models,
     optimizers,
     preprocess,
@@ -418,9 +419,24 @@ def prepare(
         space = ColorSpace(entry.mean_bgr, entry.scale) if entry else ColorSpace()
         reporter.loaded(config.model_file, _weighted_layers(model))
         extractor = build_extractor(
-            model, content_layers, style_layers, config.pooling, config.precision
+            model,
+            content_layers,
+            style_layers,
+            config.pooling,
+            config.precision,
+            recompute=config.recompute,
         )
         check_image_sizes(config, extractor, net_content, net_styles)
+        # Stop before allocating when the run cannot fit (with what to change).
+        memory.check_fits(
+            extractor,
+            *net_content.shape[:2],
+            optimizer=config.optimizer,
+            num_correction=config.num_correction,
+            recompute=config.recompute,
+            precision=config.precision,
+            device=devices[0],
+        )
         if len(devices) > 1:
             cuts = split_points(config.multigpu_strategy, extractor, config.tv_weight, len(devices))
             extractor = split_extractor(extractor, cuts, devices)

@@ -239,14 +239,30 @@ def _worker(spec_path: str) -> None:
         model = caffe.load_model(None, spec["model"])
         times["loaded"] = time.time()
         extractor = build_extractor(
-            model, CONTENT_LAYERS, STYLE_LAYERS, "max", spec.get("precision", "float32")
+            model,
+            CONTENT_LAYERS,
+            STYLE_LAYERS,
+            "max",
+            spec.get("precision", "float32"),
+            recompute=spec.get("recompute", False),
         )
+        result["loaded_rss"] = hwm()
         objective = Objective(
             extractor, content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=0.0
         )
         objective.capture_content(np.load(spec["content"]))
         objective.capture_styles([np.load(spec["style"])], [1.0])
         init = np.load(spec["init"])
+        if spec.get("estimate"):
+            from tf_style import memory
+
+            result["estimate"] = memory.estimate_peak_bytes(
+                extractor,
+                *init.shape[1:3],
+                optimizer=spec["optimizer"],
+                num_correction=spec.get("num_correction", 100),
+                recompute=spec.get("recompute", False),
+            )
         optimizer = optimizers.make_optimizer(
             spec["optimizer"],
             objective,
@@ -863,12 +879,75 @@ def table(out: dict) -> list[str]:
     return lines
 
 
+def memory_report(flags, log=print) -> list[dict]:
+    """Peak memory of one evaluation per megapixel, with and without recompute (-memory_report).
+
+    Each row is a fresh process (VmHWM) that loads a conv-only synthetic VGG-19, builds
+    fixed-step L-BFGS with `-memory_num_correction` pairs and runs one evaluation; it also
+    records tf_style.memory's estimate. The floor is performance.md 5.1's: the ReLU outputs of
+    the net to relu5_1, which an input-only backward must keep.
+    """
+    folder = Path(flags.out_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / f"vgg19_conv_seed{flags.seed}.caffemodel"
+    if not model.exists():
+        from tf_style.caffe import writer
+
+        writer.write_vgg(model, fc=None, seed=flags.seed)
+    rows = []
+    rng = np.random.default_rng(flags.seed)
+    for size in map(int, flags.memory_sizes):
+        images = {}
+        for name in ("content", "style", "init"):
+            images[name] = str(folder / f"memory_{name}_{size}.npy")
+            np.save(images[name], rng.normal(0, 50, (1, size, size, 3)).astype(np.float32))
+        for recompute in (False, True):
+            out = folder / f"memory_{size}_{int(recompute)}.json"
+            spec = dict(
+                model=str(model), **images, optimizer="lbfgs", evaluations=1,
+                num_correction=flags.memory_num_correction, recompute=recompute, estimate=True,
+                out=str(out), threads=flags.threads,
+            )  # fmt: skip
+            path = folder / f"memory_{size}_{int(recompute)}.spec.json"
+            path.write_text(json.dumps(spec))
+            command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(path)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0 or not out.exists():
+                log(f"  {size} px, recompute {recompute}: FAILED: {done.stderr.strip()[-400:]}")
+                continue
+            result = json.loads(out.read_text())
+            floor = sum(
+                convs * width * 4 * ((size + 2**block // 2 - 1) // (2**block // 2)) ** 2
+                for block, convs, width in _VGG19
+            )
+            rows.append(
+                dict(size=size, recompute=recompute, peak=result["peak_rss"],
+                     baseline=result["loaded_rss"], estimate=result["estimate"], floor=floor)
+            )  # fmt: skip
+            log(_memory_row(rows[-1]))
+    (folder / "memory_report.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def _memory_row(row: dict) -> str:
+    mib, mp = 2**20, row["size"] ** 2 / 1e6
+    return (
+        f"  {row['size']:5d} px  recompute {'on ' if row['recompute'] else 'off'}  "
+        f"peak {row['peak'] / mib:7.0f} MiB  ({(row['peak'] - row['baseline']) / mib / mp:6.0f} "
+        f"MiB/MP over the loaded model)  estimate {row['estimate'] / mib:7.0f} MiB  "
+        f"ReLU floor {row['floor'] / mib / mp:5.0f} MiB/MP"
+    )
+
+
 def main(argv) -> None:
     del argv
     from absl import flags
 
     if flags.FLAGS.worker:
         _worker(flags.FLAGS.worker)
+        return
+    if flags.FLAGS.memory_report:
+        memory_report(flags.FLAGS)
         return
     if flags.FLAGS.report_only:
         saved = json.loads((Path(flags.FLAGS.out_dir) / "benchmark.json").read_text())
@@ -903,6 +982,11 @@ def _define_flags() -> None:
     flags.DEFINE_integer("threads", 2, "Intra-op threads of both (inter-op: 1).")
     flags.DEFINE_boolean("caffe_parse", False, "Also time the Caffe import (tools/bench_caffe).")
     flags.DEFINE_integer("seed", 0, "Seed of the weights and the initial image.")
+    flags.DEFINE_boolean(
+        "memory_report", False, "Only measure peak memory with and without -recompute."
+    )
+    flags.DEFINE_list("memory_sizes", ["512", "1024", "2048"], "Sizes of the memory report.")
+    flags.DEFINE_integer("memory_num_correction", 5, "L-BFGS pairs in the memory report.")
     flags.DEFINE_string(
         "content_image", str(ROOT / "examples/inputs/tubingen.jpg"), "The content image."
     )

@@ -1,0 +1,123 @@
+"""The memory estimate: monotone in its inputs, the fit check's message, and a measured peak."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tf_style import caffe, memory
+from tf_style.caffe import writer
+from tf_style.features import build_extractor
+
+CONTENT = ["relu4_2"]
+STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+
+@pytest.fixture(scope="module")
+def extractor(tiny_vgg):
+    return build_extractor(caffe.load_model(*tiny_vgg), CONTENT, STYLE)
+
+
+def test_estimate_grows_with_size_and_history(extractor):
+    def estimate(side, **kwargs):
+        return memory.estimate_peak_bytes(extractor, side, side, **kwargs)
+
+    sizes = [estimate(side) for side in (64, 128, 256, 512)]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 4
+    assert estimate(128, num_correction=5) < estimate(128, num_correction=10) < estimate(128)
+    assert estimate(128, optimizer="adam") < estimate(128, num_correction=5)
+    assert estimate(128, optimizer="tfp_lbfgs") > estimate(128)
+    # 2 * m image-sized float32 buffers: m = 100 against m = 10 at 128 px.
+    assert estimate(128) - estimate(128, num_correction=10) == 2 * 90 * 3 * 128 * 128 * 4
+    assert estimate(512, precision="bfloat16") < estimate(512)
+
+
+def test_activation_peak_by_hand(tiny_vgg):
+    # The tiny VGG (widths 4, 8, ...) peaks in the backward of conv1_2 (64 -> 64 px, 4 -> 4
+    # channels), per pixel: relu1_1 kept (4), the gradients of conv1_2's output and input
+    # (2 * (4 + 4)) and its im2col buffer (3 * 3 * 4); float32.
+    model = caffe.load_model(*tiny_vgg)
+    per_pixel = 4 + 2 * (4 + 4) + 3 * 3 * 4
+    plain = build_extractor(model, CONTENT, STYLE)
+    assert memory.activation_bytes(plain, 64, 64) == per_pixel * 64 * 64 * 4
+    assert memory.activation_bytes(plain, 64, 64, precision="bfloat16") == per_pixel * 64 * 64 * 2
+    # With recompute the segment conv1_2..pool1 is recomputed whole before its backward:
+    # relu1_2 (4) and pool1 (1) are alive then too. Recompute lowers the activations kept for
+    # the later layers, not this peak (as measured on the CPU, see tf_style/memory.py).
+    lean = build_extractor(model, CONTENT, STYLE, recompute=True)
+    assert memory.activation_bytes(lean, 64, 64, recompute=True) == (per_pixel + 5) * 64 * 64 * 4
+
+
+def test_check_fits_names_the_fixes_in_order(extractor, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 1 << 20)
+    with pytest.raises(memory.MemoryEstimateError) as info:
+        memory.check_fits(extractor, 600, 800, device="/GPU:0")
+    message = str(info.value)
+    assert "\n" not in message and "800x600" in message and "but 1 MiB is available" in message
+    fixes = ["-lbfgs_num_correction 5 or -optimizer adam", "-recompute", "-image_size"]
+    positions = [message.index(fix) for fix in fixes]
+    assert positions == sorted(positions)
+    # On a CPU recompute does not lower the peak, so it is not suggested.
+    with pytest.raises(memory.MemoryEstimateError) as info:
+        memory.check_fits(extractor, 600, 800, device="/job:localhost/device:CPU:0")
+    assert "-recompute" not in str(info.value) and "-lbfgs_num_correction 5" in str(info.value)
+    # What is already chosen is not suggested again.
+    with pytest.raises(memory.MemoryEstimateError) as info:
+        memory.check_fits(extractor, 600, 800, optimizer="adam", recompute=True, device="GPU:0")
+    assert "-recompute" not in str(info.value) and "-image_size" in str(info.value)
+
+
+def test_check_fits_passes_when_it_fits_or_memory_is_unknown(extractor, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 1 << 50)
+    need = memory.check_fits(extractor, 64, 64)
+    assert need == memory.estimate_peak_bytes(extractor, 64, 64)
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": None)
+    assert memory.check_fits(extractor, 64, 64) == need
+
+
+def test_available_bytes_on_the_cpu():
+    with open("/proc/meminfo") as meminfo:
+        total = next(int(line.split()[1]) * 1024 for line in meminfo if "MemTotal" in line)
+    assert 0 < memory.available_bytes("CPU") <= total
+
+
+# One evaluation (L-BFGS, m = 5) in a fresh process; prints its peak RSS and the estimate.
+_MEASURE = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(2)
+from tf_style import caffe, memory, optimizers
+from tf_style.features import build_extractor
+from tf_style.objective import Objective
+side = int(sys.argv[2])
+ex = build_extractor(caffe.load_model(None, sys.argv[1]), ["relu4_2"],
+                     ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
+objective = Objective(ex, content_weight=5.0, style_weight=100.0, tv_weight=1e-3)
+rng = np.random.default_rng(0)
+image = lambda: rng.normal(0, 50, (1, side, side, 3)).astype(np.float32)
+objective.capture_content(image())
+objective.capture_styles([image()], [1.0])
+optimizers.make_optimizer("lbfgs", objective, image(), num_correction=5).run(1)
+peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
+estimate = memory.estimate_peak_bytes(ex, side, side, num_correction=5)
+print(json.dumps({"peak": peak, "estimate": estimate}))
+"""
+
+
+@pytest.mark.slow
+def test_estimate_is_near_the_measured_peak(tmp_path):
+    # VGG-19's real widths (conv layers only), so activations and not the runtime dominate.
+    path = tmp_path / "vgg19_conv.caffemodel"
+    writer.write_vgg(path, fc=None, seed=0)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path), "256"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["peak"] / 1.5 < result["estimate"] < result["peak"] * 1.5

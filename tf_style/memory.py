@@ -1,0 +1,240 @@
+"""How much memory one run needs, from layer shapes alone, and whether it fits.
+
+The estimate follows performance.md section 5: the activations the backward pass keeps, the
+largest transient of one layer's backward, the optimizer's history, the weights and a few
+image-sized buffers. No pixel is computed: the shapes come from Keras' shape inference.
+
+Calibration against the measured peak RSS (VmHWM of a fresh process that loads the model, builds
+fixed-step L-BFGS with m = 5 and runs one value-and-gradient evaluation of the default layers;
+`tools/benchmark.py -memory_report`) of a VGG-19-shaped net (real widths, conv layers only, 80 MB
+of weights) on the 2-core CPU, TF 2.21, float32:
+
+    side   measured (recompute off / on)   estimate (off / on)   estimate / measured
+     256    1080 /  1096 MiB                1186 /  1206 MiB      1.10
+     512    1851 /  1804 MiB                1898 /  1978 MiB      1.03 / 1.10
+    1024    4368 /  4324 MiB                4748 /  5068 MiB      1.09 / 1.17
+    2048   14865 / 14872 MiB               16148 / 17428 MiB     1.09 / 1.17
+
+On the CPU the peak is the backward of conv1_2: TensorFlow's Conv2DBackpropInput kernel
+allocates an im2col buffer of kh * kw * C_in * H * W values (2.25 GiB at 1024 px, twice all ReLU
+outputs together) while relu1_1 and the gradients around conv1_2 are alive. Recomputation cannot
+shrink that, so on the CPU it saves nothing (measured: within 3 %, the run-to-run spread). It
+lowers the activations kept for the deeper layers, which should matter where the convolution's
+workspace is bounded (cuDNN; not measured here, no GPU).
+The estimate is not calibrated on a GPU: there it counts the same im2col buffer and errs high.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tf_style.features import Extractor, network_layers
+
+# The process apart from the extractor's weights, activations and image-sized buffers: the
+# TensorFlow runtime, the untruncated model, tracing and graph optimization. What the table above
+# leaves for it at 256-512 px is 760-850 MiB; 850 keeps the estimate on the high side of the
+# run-to-run spread (about 50 MiB).
+RUNTIME_BYTES = 850 << 20
+# Image-sized float32 buffers outside the network: the image, its gradient, the optimizer's
+# current and previous gradient, the step and the proposal, the content target.
+IMAGE_BUFFERS = 8
+# Copies of the weights: the parsed Caffe blobs and the Keras variables.
+WEIGHT_COPIES = 2
+
+
+class MemoryEstimateError(RuntimeError):
+    """The estimated peak memory of a run exceeds what the device has available."""
+
+
+def _output_shapes(model: keras.Model, height: int, width: int) -> dict[str, tuple[int, ...]]:
+    """Every layer's output shape at this input size, by shape inference."""
+    nodes = [node for depth in model._nodes_by_depth.values() for node in depth]
+    tensors = {node.operation.name: node.output_tensors[0] for node in nodes}
+    names = [layer.name for layer in network_layers(model)]
+    probe = keras.Model(model.inputs, [tensors[n] for n in names])
+    shapes = probe.compute_output_shape((1, height, width, 3))
+    shapes = shapes if isinstance(shapes, list) else [shapes]
+    return dict(zip(names, (tuple(s) for s in shapes), strict=True))
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    count = 1
+    for d in shape:
+        count *= d
+    return count
+
+
+def _segment_of(extractor: Extractor, names: list[str], recompute: bool) -> list[int]:
+    """The recompute segment of each layer; every layer its own segment without recompute."""
+    if not recompute:
+        return list(range(len(names)))
+    from tf_style.features import recompute_cuts
+
+    cuts = set(recompute_cuts(extractor))
+    segment, result = 0, []
+    for name in names:
+        result.append(segment)
+        segment += name in cuts
+    return result
+
+
+def activation_bytes(
+    extractor: Extractor,
+    height: int,
+    width: int,
+    *,
+    recompute: bool = False,
+    precision: str = "float32",
+) -> int:
+    """Peak bytes of activations and backward transients of one value-and-gradient evaluation.
+
+    The backward pass keeps every layer output but a convolution's (ReLU's gradient needs its
+    own output, pooling its input and output; a convolution's input gradient needs only the
+    filter). At the backward of layer l the kept outputs of layers up to l are alive, plus that
+    layer's transient: its input and output gradients and, for a convolution on the CPU, the
+    im2col buffer. With recompute only the segment outputs (loss layers and boundaries) stay
+    from the forward pass, and the current segment's outputs are recomputed.
+    """
+    item = 2 if precision == "bfloat16" else 4
+    model = extractor.model
+    layers = network_layers(model)
+    shapes = _output_shapes(model, height, width)
+    shapes[model.inputs[0]._keras_history.operation.name] = (1, height, width, 3)
+    sources = {
+        node.operation.name: [t._keras_history.operation.name for t in node.input_tensors]
+        for depth in model._nodes_by_depth.values()
+        for node in depth
+    }
+    names = [layer.name for layer in layers]
+    segment = _segment_of(extractor, names, recompute)
+    last = {s: i for i, s in enumerate(segment)}  # a segment's output is its last layer's
+    features = set(extractor.names)
+    outputs = {name: _size(shapes[name]) * item for name in names}
+    # A layer's output stays from the forward pass when it is a loss activation, a segment's
+    # boundary (with recompute) or, without recompute, any output but a convolution's.
+    stored = [not isinstance(layer, keras.layers.Conv2D) for layer in layers]
+    boundary = [recompute and last[segment[i]] == i for i in range(len(layers))]
+    # What a segment's backward holds of its own: every stored output, recomputed at once.
+    inside = [0] * len(last)
+    for i, name in enumerate(names):
+        if stored[i] or boundary[i]:
+            inside[segment[i]] += outputs[name]
+    peak = before = 0  # before: the outputs kept from the segments before this one
+    for i, layer in enumerate(layers):
+        into = sum(_size(shapes[name]) for name in sources[layer.name]) * item
+        transient = 2 * (outputs[layer.name] + into)
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            transient += kh * kw * layer.kernel.shape[2] * _size(shapes[layer.name][1:3]) * item
+        peak = max(peak, before + inside[segment[i]] + transient)
+        if boundary[i] or layer.name in features or (stored[i] and not recompute):
+            before += outputs[layer.name]
+    return peak
+
+
+def estimate_peak_bytes(
+    extractor: Extractor,
+    height: int,
+    width: int,
+    *,
+    optimizer: str = "lbfgs",
+    num_correction: int = 100,
+    recompute: bool = False,
+    precision: str = "float32",
+) -> int:
+    """Estimated peak memory of a run at this image size, in bytes (errs on the high side).
+
+    Args:
+        extractor: the extractor the run uses (its layers and weights).
+        height, width: the image size the network sees.
+        optimizer: "lbfgs" (history of 2 * m image-sized pairs), "tfp_lbfgs" (TFP keeps the
+            same and materializes as much again inside its two-loop: ~4 * m) or "adam"
+            (2 moments).
+        num_correction: the L-BFGS history size m.
+        recompute: whether the extractor recomputes activations in the backward pass.
+        precision: "float32" or "bfloat16" (the activations' type).
+    """
+    pixels = 3 * height * width * 4
+    history = {"lbfgs": 2 * num_correction, "tfp_lbfgs": 4 * num_correction, "adam": 2}
+    if optimizer not in history:
+        raise ValueError(f"optimizer must be one of {', '.join(history)}, not {optimizer!r}")
+    weights = sum(_size(w.shape) * 4 for w in extractor.model.weights)
+    return (
+        RUNTIME_BYTES
+        + WEIGHT_COPIES * weights
+        + (history[optimizer] + IMAGE_BUFFERS) * pixels
+        + activation_bytes(extractor, height, width, recompute=recompute, precision=precision)
+    )
+
+
+def available_bytes(device: str = "CPU") -> int | None:
+    """Memory available to a run on `device` ("CPU", "GPU:0", "/GPU:1"), or None if unknown.
+
+    CPU: MemAvailable of /proc/meminfo. GPU: the device's total memory less what TensorFlow
+    holds on it now, when TensorFlow reports both.
+    """
+    # Plain ("CPU", "/GPU:1") or full TensorFlow names (".../device:GPU:0").
+    kind = device.upper().rsplit("/", 1)[-1].removeprefix("DEVICE:")
+    if kind.startswith("CPU"):
+        try:
+            with open("/proc/meminfo") as meminfo:
+                for line in meminfo:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+        return None
+    import tensorflow as tf
+
+    try:
+        index = int(kind.rsplit(":", 1)[1]) if ":" in kind else 0
+        gpu = tf.config.list_physical_devices("GPU")[index]
+        total = tf.config.experimental.get_device_details(gpu).get("memory_limit")
+        used = tf.config.experimental.get_memory_info(f"GPU:{index}")["current"]
+    except (IndexError, ValueError, RuntimeError, KeyError):
+        return None
+    return None if total is None else int(total) - int(used)
+
+
+def check_fits(
+    extractor: Extractor,
+    height: int,
+    width: int,
+    *,
+    optimizer: str = "lbfgs",
+    num_correction: int = 100,
+    recompute: bool = False,
+    precision: str = "float32",
+    device: str = "CPU",
+) -> int:
+    """Raises MemoryEstimateError when the run's estimated peak exceeds the available memory.
+
+    Returns:
+        The estimate in bytes (also when the available memory is unknown).
+
+    Raises:
+        MemoryEstimateError: one line with the estimate, what is available, and what would
+            help, most effective first.
+    """
+    settings = dict(
+        optimizer=optimizer, num_correction=num_correction, recompute=recompute, precision=precision
+    )
+    need = estimate_peak_bytes(extractor, height, width, **settings)
+    have = available_bytes(device)
+    if have is None or need <= have:
+        return need
+    hints = []
+    if optimizer != "adam" and num_correction > 5:
+        hints.append("-lbfgs_num_correction 5 or -optimizer adam")
+    if not recompute and "GPU" in device.upper():
+        # On CPUs the convolution backward's buffer, not the kept activations, sets the peak.
+        hints.append("-recompute")
+    hints.append("a smaller -image_size")
+    raise MemoryEstimateError(
+        f"a {width}x{height} image needs about {_gib(need)} on {device}, but {_gib(have)} is "
+        f"available; try {', then '.join(hints)}"
+    )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
