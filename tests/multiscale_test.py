@@ -73,3 +73,13 @@ def test_colour_transfer_composes_with_scales(tiny_run, images):
         np.testing.assert_allclose((final @ yuv.T)[..., 1:], (content @ yuv.T)[..., 1:], atol=1e-4)
     matched = multiscale.run(tiny_run.replace(scales=(16, 32), color_transfer="match"))
     assert np.isfinite(matched).all()
+
+
+def test_every_scale_records_the_whole_chain(tiny_run, tmp_path):
+    from tf_style import provenance
+
+    config = tiny_run.replace(scales=(16, 24), scale_iterations=(2, 1), save_iter=0)
+    multiscale.run(config)
+    for name in ("out_16px.png", "out.png"):
+        flags = provenance.show_config(tmp_path / name)
+        assert "--scales=16,24" in flags and "--scale_iterations=2,1" in flags

@@ -265,9 +265,12 @@ class Stylizer:
         content: np.ndarray | None = None,
         styles: Sequence[np.ndarray] | None = None,
         write: bool = True,
+        record: StyleConfig | None = None,
     ) -> np.ndarray:
         """One stylisation (see `run`); `content`/`styles` arrays replace the config's files,
-        and with `write=False` nothing is written (no images, no checkpoints)."""
+        and with `write=False` nothing is written (no images, no checkpoints). `record` is the
+        configuration the images' provenance names (default `config`; a -scales chain records
+        the whole chain in every scale's image)."""
         reporter = self.reporter
         if write:
             image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
@@ -306,7 +309,7 @@ class Stylizer:
             prepared = dataclasses.replace(prepared, content=images[0])
         reporter.running(prepared.optimizer.title)
         with tf.device(devices[0]):
-            return _optimize(config, prepared, reporter, callback, write)
+            return _optimize(config, prepared, reporter, callback, write, record or config)
 
 
 def stylize(content, styles, *, stylizer: Stylizer | None = None, **options) -> np.ndarray:
@@ -490,7 +493,7 @@ def output_rgb(
     return rgb
 
 
-def _optimize(config, prepared: Prepared, reporter, callback, write=True) -> np.ndarray:
+def _optimize(config, prepared: Prepared, reporter, callback, write, record) -> np.ndarray:
     optimizer, objective = prepared.optimizer, prepared.objective
     content, space = prepared.content, prepared.space
     n = config.num_iterations
@@ -501,7 +504,7 @@ def _optimize(config, prepared: Prepared, reporter, callback, write=True) -> np.
     # Every PNG carries the flags, versions and model checksum that made it (an addition).
     # -resume and -checkpoint_iter leave the image unchanged: they are not recorded, so a
     # resumed run's file equals an uninterrupted run's byte for byte.
-    metadata = write and provenance.image_metadata(config.replace(resume=False, checkpoint_iter=0))
+    metadata = write and provenance.image_metadata(record.replace(resume=False, checkpoint_iter=0))
 
     def save(path: str, rgb: np.ndarray) -> None:
         if not write:

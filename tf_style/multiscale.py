@@ -80,7 +80,8 @@ def run(
         reporter.note(
             f"Scale {i} / {len(chain)}: {stage.image_size} px, {stage.num_iterations} iterations"
         )
-        image = stylizer.run(stage, watch)
+        # Every scale's image records the whole chain, so -show_config reproduces it.
+        image = stylizer.run(stage, watch, record=config)
         if stopped:
             if stage.output_image != config.output_image:
                 # Where the caller expects the result of an interrupted chain.
