@@ -239,7 +239,7 @@ def _optimize_wave(
     """Runs every replica's optimizer of a wave to `num_iterations`, in MAX_CHUNK chunks."""
     steps = {}
     done = 0
-    for mark in [*range(engine.MAX_CHUNK, num_iterations, engine.MAX_CHUNK), num_iterations]:
+    for mark in engine.chunk_marks(num_iterations, print_iter=0, save_iter=0):
         running = tuple(
             r for r, p in prepared.items() if not (p.optimizer.stopped or p.optimizer.nonfinite)
         )

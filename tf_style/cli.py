@@ -193,8 +193,6 @@ def _preflight(config: StyleConfig) -> None:
     """
     from tf_style import image_io
 
-    if config.jobs:  # each job names its own images; the batch checks them
-        return
     image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
     for path in (config.content_image, *config.style_image, config.init_image):
         if path:

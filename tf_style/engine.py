@@ -171,7 +171,7 @@ def check_image_sizes(
             )
 
 
-def _marks(
+def chunk_marks(
     num_iterations: int, print_iter: int, save_iter: int, checkpoint_iter: int = 0
 ) -> list[int]:
     """The iterations after which the original prints or saves, checkpoints and chunk ends."""
@@ -521,7 +521,7 @@ def _optimize(config, prepared: Prepared, reporter, callback, write, record) -> 
     board = report.TensorBoardLog(config.log_dir) if write and config.log_dir else None
     done = saved_at = first = optimizer.iterations  # not 0 after -resume
     start = time.perf_counter()
-    for mark in _marks(n, config.print_iter, config.save_iter, config.checkpoint_iter):
+    for mark in chunk_marks(n, config.print_iter, config.save_iter, config.checkpoint_iter):
         if mark <= done:
             continue
         _, aux = optimizer.run(mark - done)
