@@ -486,3 +486,42 @@ def test_convert_tool(tmp_path):
     lines = [line for line in run.stderr.splitlines() if line.startswith("convert_caffe:")]
     assert len(lines) == 1 and "bad.caffemodel" in lines[0] and "Traceback" not in run.stderr
     assert not (tmp_path / "bad.out").exists()
+
+
+# --- the convolution's gradient --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kernel,pad,stride", [(3, 1, 1), (5, 2, 1), (1, 0, 1), (3, 1, 2)])
+def test_convolution_gradients_match_tensorflows_own(kernel, pad, stride):
+    # Stride-1 SAME convolutions compute their input gradient as a forward convolution; the
+    # oracle is TensorFlow's gradient of a plain padded VALID convolution.
+    import tensorflow as tf
+
+    from tf_style.caffe import CaffeConvolution
+
+    rng = np.random.default_rng(0)
+    layer = CaffeConvolution(6, kernel, strides=stride, pad=pad)
+    x = tf.constant(rng.standard_normal((2, 11, 13, 4)), tf.float32)
+    layer.build(x.shape)
+    w = tf.constant(rng.standard_normal(layer.kernel.shape), tf.float32)
+    layer.kernel.assign(w)
+    up = tf.constant(rng.standard_normal(layer.compute_output_shape(x.shape)), tf.float32)
+
+    @tf.function
+    def ours(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) * up)
+        return tape.gradient(loss, [x, layer.kernel])
+
+    with tf.GradientTape() as tape:
+        tape.watch([x, w])
+        padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        loss = tf.reduce_sum((tf.nn.conv2d(padded, w, stride, "VALID") + layer.bias) * up)
+    for got, want in zip(ours(x), tape.gradient(loss, [x, w])):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    # Only the image gradient (the weights are constants): no input-gradient kernel at all
+    # for SAME convolutions, whose gradient is a forward convolution.
+    graph = tf.function(lambda x: tf.gradients(tf.reduce_sum(layer(x) * up), x))
+    ops = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
+    assert ("Conv2DBackpropInput" in ops) == (stride != 1)

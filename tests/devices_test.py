@@ -188,8 +188,10 @@ x = np.zeros((1, 24, 32, 3), np.float32)
 objective.capture_content(x)
 objective.capture_styles([x], [1.0])
 graph = tf.function(objective).get_concrete_function(tf.TensorSpec(x.shape, tf.float32)).graph
+# A convolution's input gradient is a forward Conv2D in its layer's "_grad" scope.
 convs = [
-    (op.type, re.search(r"conv\\d_\\d", op.name).group(), op.device)
+    ("backward" if "_grad/" in op.name else "forward",
+     re.search(r"conv\\d_\\d", op.name).group(), op.device)
     for op in graph.get_operations() if op.type in ("Conv2D", "Conv2DBackpropInput")
 ]
 targets = [v.device for v in objective.style_targets]
@@ -227,11 +229,11 @@ def test_segments_run_on_their_devices(base):
     assert len(cpus) == 4
     # semantics.md 8.1: 3,6,12 puts conv1_1 on device 0, conv1_2 on 1, conv2_* on 2, the rest on 3.
     expected = {"conv1_1": 0, "conv1_2": 1, "conv2_1": 2, "conv2_2": 2}
-    kinds = {"Conv2D": 0, "Conv2DBackpropInput": 0}
+    kinds = {"forward": 0, "backward": 0}
     for kind, layer, device in found["convs"]:
         kinds[kind] += 1
         assert device == cpus[expected.get(layer, 3)], (kind, layer, device)
-    assert kinds == {"Conv2D": 13, "Conv2DBackpropInput": 13}  # each conv forward and backward
+    assert kinds == {"forward": 13, "backward": 13}  # each conv forward and backward
     # Each style target lives with its layer: relu1_1 on 0, relu2_1 on 2, the rest on 3.
     assert [t.endswith(cpus[k][-5:]) for t, k in zip(found["targets"], (0, 2, 3, 3, 3))] == [
         True

@@ -10,18 +10,16 @@ fixed-step L-BFGS with m = 5 and runs one value-and-gradient evaluation of the d
 of weights) on the 2-core CPU, TF 2.21, float32:
 
     side   measured (recompute off / on)   estimate (off / on)   estimate / measured
-     256    1080 /  1096 MiB                1186 /  1206 MiB      1.10
-     512    1851 /  1804 MiB                1898 /  1978 MiB      1.03 / 1.10
-    1024    4368 /  4324 MiB                4748 /  5068 MiB      1.09 / 1.17
-    2048   14865 / 14872 MiB               16148 / 17428 MiB     1.09 / 1.17
+     256    1087 /  1067 MiB                1106 /  1062 MiB      1.02 / 1.00
+     512    1574 /  1369 MiB                1578 /  1402 MiB      1.00 / 1.02
+    1024    3358 /  2471 MiB                3468 /  2764 MiB      1.03 / 1.12
+    2048   10842 /  6879 MiB               11028 /  8213 MiB      1.02 / 1.19
 
-On the CPU the peak is the backward of conv1_2: TensorFlow's Conv2DBackpropInput kernel
-allocates an im2col buffer of kh * kw * C_in * H * W values (2.25 GiB at 1024 px, twice all ReLU
-outputs together) while relu1_1 and the gradients around conv1_2 are alive. Recomputation cannot
-shrink that, so on the CPU it saves nothing (measured: within 3 %, the run-to-run spread). It
-lowers the activations kept for the deeper layers, which should matter where the convolution's
-workspace is bounded (cuDNN; not measured here, no GPU).
-The estimate is not calibrated on a GPU: there it counts the same im2col buffer and errs high.
+The peak is the activations the backward pass keeps and the gradients around one layer: the
+convolutions' input gradients run as forward convolutions (tf_style/caffe/layers.py), without
+the im2col buffer of TensorFlow's own CPU kernel (which made conv1_2's backward the peak, 2.25
+GiB at 1024 px). Recomputation therefore lowers the peak: by 26 % at 1024 px and 37 % at 2048
+px, to 1.3x the ReLU-output floor per megapixel. Not calibrated on a GPU.
 """
 
 from __future__ import annotations
@@ -40,6 +38,11 @@ RUNTIME_BYTES = 850 << 20
 IMAGE_BUFFERS = 8
 # Copies of the weights: the parsed Caffe blobs and the Keras variables.
 WEIGHT_COPIES = 2
+# Without recompute the measured peak holds about half as much again as the tensors counted by
+# `activation_bytes` (256 to 2048 px, table above; with recompute the count is close, and errs
+# high). Not explained by the count: TensorFlow's executor frees some forward outputs later
+# than their last use.
+PLAIN_ACTIVATION_FACTOR = 1.5
 
 
 class MemoryEstimateError(RuntimeError):
@@ -91,9 +94,10 @@ def activation_bytes(
     The backward pass keeps every layer output but a convolution's (ReLU's gradient needs its
     own output, pooling its input and output; a convolution's input gradient needs only the
     filter). At the backward of layer l the kept outputs of layers up to l are alive, plus that
-    layer's transient: its input and output gradients and, for a convolution on the CPU, the
-    im2col buffer. With recompute only the segment outputs (loss layers and boundaries) stay
-    from the forward pass, and the current segment's outputs are recomputed.
+    layer's transient: its input and output gradients and, for a convolution that takes
+    TensorFlow's own input gradient (strided, grouped or dilated ones), its im2col buffer.
+    With recompute only the segment outputs (loss layers and boundaries) stay from the forward
+    pass, and the current segment's outputs are recomputed.
     """
     item = 2 if precision == "bfloat16" else 4
     model = extractor.model
@@ -123,7 +127,7 @@ def activation_bytes(
     for i, layer in enumerate(layers):
         into = sum(_size(shapes[name]) for name in sources[layer.name]) * item
         transient = 2 * (outputs[layer.name] + into)
-        if isinstance(layer, keras.layers.Conv2D):
+        if isinstance(layer, keras.layers.Conv2D) and not getattr(layer, "forward_gradient", 0):
             kh, kw = layer.kernel_size
             transient += kh * kw * layer.kernel.shape[2] * _size(shapes[layer.name][1:3]) * item
         peak = max(peak, before + inside[segment[i]] + transient)
@@ -163,7 +167,10 @@ def estimate_peak_bytes(
         RUNTIME_BYTES
         + WEIGHT_COPIES * weights
         + (history[optimizer] + IMAGE_BUFFERS) * pixels
-        + activation_bytes(extractor, height, width, recompute=recompute, precision=precision)
+        + int(
+            activation_bytes(extractor, height, width, recompute=recompute, precision=precision)
+            * (1 if recompute else PLAIN_ACTIVATION_FACTOR)
+        )
     )
 
 
@@ -226,8 +233,7 @@ def check_fits(
     hints = []
     if optimizer != "adam" and num_correction > 5:
         hints.append("-lbfgs_num_correction 5 or -optimizer adam")
-    if not recompute and "GPU" in device.upper():
-        # On CPUs the convolution backward's buffer, not the kept activations, sets the peak.
+    if not recompute:
         hints.append("-recompute")
     hints.append("a smaller -image_size")
     raise MemoryEstimateError(

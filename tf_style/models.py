@@ -632,9 +632,10 @@ def _keras_weights(entry: ZooModel) -> str:
 def load_keras_vgg(depth: int = 19, weights: str | None = "imagenet") -> Any:
     """keras.applications VGG16/VGG19 rebuilt with the Caffe layer names and pooling.
 
-    Keras' `block{b}_conv{i}` (conv + ReLU in one layer) becomes a linear Conv2D `conv{b}_{i}`
-    followed by a ReLU `relu{b}_{i}` with the same weights, and `block{b}_pool` becomes `pool{b}`
-    with Caffe's ceil-mode rounding (Keras' MaxPooling2D floors, one row short on odd sizes).
+    Keras' `block{b}_conv{i}` (conv + ReLU in one layer) becomes a linear convolution
+    `conv{b}_{i}` (a CaffeConvolution, for its fast gradient) followed by a ReLU `relu{b}_{i}`
+    with the same weights, and `block{b}_pool` becomes `pool{b}` with Caffe's ceil-mode rounding
+    (Keras' MaxPooling2D floors, one row short on odd sizes).
     Input: BGR, 0-255 minus the VGG mean pixel (scale 255, see the keras: zoo entries).
 
     Args:
@@ -647,7 +648,7 @@ def load_keras_vgg(depth: int = 19, weights: str | None = "imagenet") -> Any:
     """
     import keras
 
-    from tf_style.caffe import CaffePooling
+    from tf_style.caffe import CaffeConvolution, CaffePooling
 
     if depth not in (16, 19):
         raise ModelError(f"keras VGG depth {depth} does not exist; use 16 or 19")
@@ -662,9 +663,8 @@ def load_keras_vgg(depth: int = 19, weights: str | None = "imagenet") -> Any:
         b = block.removeprefix("block")
         if kind.startswith("conv"):
             i = kind.removeprefix("conv")
-            conv = keras.layers.Conv2D(
-                layer.filters, layer.kernel_size, padding="same", name=f"conv{b}_{i}"
-            )
+            pad = (layer.kernel_size[0] - 1) // 2  # 3x3 "same": Caffe's pad 1
+            conv = CaffeConvolution(layer.filters, layer.kernel_size, pad=pad, name=f"conv{b}_{i}")
             x = conv(x)
             copies.append((conv, layer))
             x = keras.layers.ReLU(name=f"relu{b}_{i}")(x)

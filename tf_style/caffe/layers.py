@@ -125,6 +125,38 @@ class CaffePooling(keras.layers.Layer):
         }
 
 
+def _same_convolution(x, kernel):
+    """A stride-1 SAME convolution whose input gradient runs as a forward convolution.
+
+    TensorFlow's CPU kernel for a convolution's input gradient works through an im2col-style
+    buffer of kh x kw x channels floats per pixel (2.25 GiB for conv1_2 at 1024 px, the peak of
+    a whole evaluation) and runs slower than its forward convolution. With stride 1 and
+    symmetric SAME padding that gradient is exactly the SAME convolution of the output gradient
+    with the kernel turned by 180 degrees and its channel axes swapped, which runs through the
+    forward kernels (oneDNN, cuDNN). Measured on the 2-core CPU for VGG-19: 18-27 % less time per
+    evaluation at 512 and 256 px, and 15-27 % less peak memory from 512 to 2048 px
+    (tf_style/memory.py).
+    """
+    kernel = tf.convert_to_tensor(kernel)  # a value, so the gradient sees no variables
+    scope = tf.get_current_name_scope()  # the layer's: its gradient ops are named after it
+
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        def grad(dy):
+            with tf.name_scope(scope + "_grad/"):
+                turned = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+                dx = tf.nn.conv2d(dy, turned, 1, "SAME")
+                # Inside a tf.function this is pruned unless someone trains the weights.
+                dk = tf.compat.v1.nn.conv2d_backprop_filter(
+                    x, tf.shape(kernel), dy, [1, 1, 1, 1], "SAME"
+                )
+            return dx, dk
+
+        return tf.nn.conv2d(x, kernel, 1, "SAME"), grad
+
+    return convolve(x, kernel)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class CaffeConvolution(keras.layers.Conv2D):
     """Conv2D with Caffe's symmetric zero padding `pad=(ph, pw)` and floor rounding."""
@@ -140,6 +172,14 @@ class CaffeConvolution(keras.layers.Conv2D):
         self._same = tuple(self.strides) == (1, 1) and [2 * p for p in self.pad] == span
         if self._same:
             self.padding = "same"
+        self.forward_gradient = (
+            self._same and self.groups == 1 and tuple(self.dilation_rate) == (1, 1)
+        )
+
+    def convolution_op(self, inputs, kernel):
+        if self.forward_gradient:
+            return _same_convolution(inputs, kernel)
+        return super().convolution_op(inputs, kernel)
 
     def call(self, x):
         ph, pw = self.pad
