@@ -558,6 +558,13 @@ def run_benchmark(flags, log=print) -> dict:
         log(f"Reusing {model} (delete it to write the weights again).")
     else:
         write_weights(model, npz, flags.seed)
+    # Our runs load the converted file, as every zoo model run does after its first download
+    # (tf_style.models.resolve): its weights are mapped, not parsed and copied.
+    converted = model.with_suffix(".tfstyle")
+    if not converted.exists() or converted.stat().st_mtime < model.stat().st_mtime:
+        from tf_style import caffe
+
+        caffe.convert(None, model, converted)
     write_images(folder, all_sizes, flags.content_image, flags.style_image)
     for size in all_sizes:
         np.save(folder / f"content_{size}.npy", peer_preprocess(folder / f"content_{size}.png"))
@@ -592,7 +599,7 @@ def run_benchmark(flags, log=print) -> dict:
 
     def inputs(size):
         return {
-            "model": str(model),
+            "model": str(converted),
             "size": size,
             "content": str(folder / f"content_{size}.npy"),
             "style": str(folder / f"style_{size}.npy"),
