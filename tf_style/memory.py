@@ -127,7 +127,7 @@ def activation_bytes(
     for i, layer in enumerate(layers):
         into = sum(_size(shapes[name]) for name in sources[layer.name]) * item
         transient = 2 * (outputs[layer.name] + into)
-        if isinstance(layer, keras.layers.Conv2D) and not getattr(layer, "forward_gradient", 0):
+        if isinstance(layer, keras.layers.Conv2D) and not getattr(layer, "forward_gradient", False):
             kh, kw = layer.kernel_size
             transient += kh * kw * layer.kernel.shape[2] * _size(shapes[layer.name][1:3]) * item
         peak = max(peak, before + inside[segment[i]] + transient)

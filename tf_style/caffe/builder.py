@@ -305,9 +305,6 @@ class _Builder:
             use_bias=bias,
             name=self.keras_name(spec),
             dtype="float32",
-            # Replaced by the weights in `add`; Keras' default Glorot initializer costs 17 ms
-            # per layer to construct (its seed generator), a third of loading VGG-19.
-            kernel_initializer="zeros",
         )
         self.add(spec, layer, x, lambda: arrays)
 
