@@ -138,16 +138,22 @@ def test_lbfgs_iterates_match_numpy_transcription(name, m):
     assert len(want) == 20
     opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0, num_correction=m)
     got = evaluated_images(opt, 20)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # The same math in float64: float32 rounding grows along the trajectory, and from
     # (-1.2, 1) Rosenbrock amplifies it past 1e-4 after about 10 steps.
     exact = np_lbfgs(problem.np_fg, problem.x0, 20, m)
+    # We round differently from the float32 transcription (its two loops are our triangular
+    # solves): within 1e-5 of it, or within a tenth of what float32 rounding itself does to
+    # the trajectory where Rosenbrock amplifies it (2e-3 at the 20th image for m = 3).
+    slack = np.maximum(1e-5 * np.abs(want) + 1e-6, 0.1 * np.abs(want - exact))
+    assert np.all(np.abs(got - want) <= slack), np.max(np.abs(got - want) / slack)
     n = 10 if name == "rosenbrock2d" else 20
     np.testing.assert_allclose(got[:n], exact[:n], rtol=1e-4, atol=1e-4)
     assert (opt.evaluations, opt.iterations, opt.stopped, opt.nonfinite) == (20, 20, False, False)
-    loss, grad = problem.np_fg(want[-1])
-    np.testing.assert_allclose(opt.loss.numpy(), loss, rtol=1e-4)
-    np.testing.assert_allclose(opt.aux.numpy(), [loss, want[-1].sum()], rtol=1e-4)
+    # The loss and aux are those of the last evaluated image (near the quadratic's minimum a
+    # float32 image's loss differs from the transcription's by more than its rounding).
+    loss, _ = problem.np_fg(got[-1].astype(np.float64))
+    np.testing.assert_allclose(opt.loss.numpy(), loss, rtol=1e-6)
+    np.testing.assert_allclose(opt.aux.numpy(), [loss, got[-1].sum()], rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["lbfgs", "adam"])
@@ -335,3 +341,20 @@ def test_xla_gives_the_graph_results(name):
         opt.run(4)
         images.append(opt.image.numpy())
     np.testing.assert_allclose(images[1], images[0], rtol=1e-5, atol=1e-6)
+
+
+def test_lbfgs_history_is_only_read_densely_and_written_by_xla():
+    # A gather, scatter or slice assign would switch the history variables to copy-on-read,
+    # after which each matrix-vector product over the history copies all of it (about
+    # 0.35 s at 512 px with 100 pairs): the chunk's graph must hold none of those ops.
+    problem = make_problem("quadratic")
+    opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0, num_correction=4)
+    graph_def = opt._chunk_fn.get_concrete_function(
+        tf.TensorSpec([], tf.int32)
+    ).graph.as_graph_def()
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    sparse = {n.op for n in nodes if n.op.startswith(("ResourceScatter", "ResourceGather"))}
+    sparse |= {n.op for n in nodes if n.op == "ResourceStridedSliceAssign"}
+    assert not sparse
+    compiled = [n for n in nodes if n.attr["_XlaMustCompile"].b]
+    assert compiled, "the history rows are written by an XLA-compiled function"

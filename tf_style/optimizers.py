@@ -242,6 +242,13 @@ class LBFGS(_FixedStepOptimizer):
     Fixed step (``min(1, 1/sum|g|)`` on the first iteration, 1 afterwards), no line search,
     ``num_correction`` curvature pairs kept in ring buffers, a pair accepted only when
     ``y.s > 1e-10``, ``H0 = y.s / y.y``; stops itself when ``g.d > 1`` (tolX = -1).
+
+    The two-loop recursion is computed in its matrix form: with the dot products ``s_i.y_j``
+    and ``y_i.y_j`` of the pairs kept up to date, each of its loops is a small triangular
+    solve, and the image-sized work is four matrix-vector products over the whole history
+    per iteration (two for the direction, two when a pair arrives) instead of 4m dot products
+    and axpys. Same direction in exact arithmetic; it reads the history at memory bandwidth
+    (about 4x faster at 512 px with 100 pairs on a 2-core CPU).
     """
 
     title = "L-BFGS"
@@ -256,16 +263,21 @@ class LBFGS(_FixedStepOptimizer):
     ):
         super().__init__(objective, x0, jit_compile=jit_compile)
         m = num_correction
-        shape = [m, *self.image.shape]
-        # The original preallocates these too (2 x (m + 1) image-sized buffers).
+        shape = [m, self.image.shape.num_elements()]
+        # The original preallocates these too (2 x (m + 1) image-sized buffers), one row per
+        # slot; only _write_pair writes them (see there).
         self._s_hist = tf.Variable(tf.zeros(shape), trainable=False, name="s_history")
         self._y_hist = tf.Variable(tf.zeros(shape), trainable=False, name="y_history")
+        # By slot: sy[i, j] = s_i.y_j, yy[i, j] = y_i.y_j.
+        self._sy = tf.Variable(tf.zeros([m, m], tf.float64), trainable=False, name="s_dot_y")
+        self._yy = tf.Variable(tf.zeros([m, m], tf.float64), trainable=False, name="y_dot_y")
         self._rho = tf.Variable(tf.zeros([m], tf.float64), trainable=False, name="rho")
         self._num_pairs = tf.Variable(0, trainable=False, name="num_pairs")
         self._head = tf.Variable(0, trainable=False, name="head")  # next slot to write
         self._h0 = tf.Variable(1.0, dtype=tf.float64, trainable=False, name="h0")
         self._s_step = tf.Variable(tf.zeros_like(self.image), trainable=False, name="step")
         self._m = m
+        self._write_pair = tf.function(self._write_pair_rows, jit_compile=True)
 
     def _reset_state(self) -> None:
         # Stale pairs in the buffers are never read: num_pairs says how many are valid.
@@ -273,27 +285,47 @@ class LBFGS(_FixedStepOptimizer):
         self._head.assign(0)
         self._h0.assign(1.0)
 
+    def _write_pair_rows(self, head: tf.Tensor, s: tf.Tensor, y: tf.Tensor) -> None:
+        # XLA updates the rows in place. TensorFlow's own row writes (scatter, slice assign)
+        # switch a variable to copy-on-read for good, and every later dense read (the
+        # matrix-vector products) would copy the whole history: 0.35 s at 512 px, m = 100.
+        for history, row in ((self._s_hist, s), (self._y_hist, y)):
+            history.assign(tf.tensor_scatter_nd_update(history, [[head]], [row]))
+
     def _direction(self, g: tf.Tensor) -> tf.Tensor:
-        """The two-loop recursion over the ring buffer, newest pair first."""
+        """The two-loop recursion over the ring buffer, newest pair first, in matrix form."""
         m, k, head = self._m, self._num_pairs.read_value(), self._head.read_value()
-
-        def first_loop(i, q, alphas):
-            idx = (head - 1 - i) % m
-            alpha = self._rho[idx] * _dot(tf.gather(self._s_hist, idx), q)
-            q -= tf.cast(alpha, tf.float32) * tf.gather(self._y_hist, idx)
-            return i + 1, q, tf.tensor_scatter_nd_update(alphas, [[idx]], [alpha])
-
-        _, q, alphas = tf.while_loop(
-            lambda i, q, a: i < k, first_loop, [0, -g, tf.zeros([m], tf.float64)]
+        g = tf.reshape(g, [-1])
+        # Pairs by age (0 the newest); rows and columns of pairs not (yet) kept are zeroed.
+        slots = (head - 1 - tf.range(m)) % m
+        valid = tf.cast(tf.range(m) < k, tf.float64)
+        mask = valid[:, None] * valid[None, :]
+        # (Gathers from read values: a gather from a variable is a sparse access, see above.)
+        rho = tf.gather(self._rho.read_value(), slots) * valid
+        sy = tf.gather(tf.gather(self._sy.read_value(), slots), slots, axis=1) * mask
+        yy = tf.gather(tf.gather(self._yy.read_value(), slots), slots, axis=1) * mask
+        sg = tf.gather(_matvec(self._s_hist, g), slots)
+        yg = tf.gather(_matvec(self._y_hist, g), slots)
+        eye = tf.eye(m, dtype=tf.float64)
+        # First loop: alpha_a = rho_a s_a.q with q = -g - sum over newer b of alpha_b y_b.
+        lower = eye + rho[:, None] * tf.linalg.band_part(sy, -1, 0) * (1 - eye)
+        alpha = tf.linalg.triangular_solve(lower, (-rho * sg)[:, None], lower=True)
+        # Second loop: beta_a = rho_a y_a.r with r = h0 q + sum over older c of
+        # (alpha_c - beta_c) s_c.
+        h0 = self._h0.read_value()
+        older = tf.transpose(tf.linalg.band_part(sy, -1, 0) * (1 - eye))  # [a, c] = s_c.y_a
+        u = h0 * (-yg[:, None] - tf.matmul(yy, alpha)) + tf.matmul(older, alpha)
+        upper = eye + rho[:, None] * older
+        beta = tf.linalg.triangular_solve(upper, rho[:, None] * u, lower=False)
+        # d = h0 q + sum (alpha - beta) s = -h0 g - h0 sum alpha y + sum (alpha - beta) s.
+        by_slot = tf.scatter_nd(slots[:, None], tf.concat([alpha - beta, -h0 * alpha], 1), [m, 2])
+        by_slot = tf.cast(by_slot, tf.float32)
+        d = (
+            -tf.cast(h0, tf.float32) * g
+            + _matvec(self._s_hist, by_slot[:, 0], transpose=True)
+            + _matvec(self._y_hist, by_slot[:, 1], transpose=True)
         )
-        r = tf.cast(self._h0, tf.float32) * q
-
-        def second_loop(i, r):
-            idx = (head - k + i) % m
-            beta = self._rho[idx] * _dot(tf.gather(self._y_hist, idx), r)
-            return i + 1, r + tf.cast(alphas[idx] - beta, tf.float32) * tf.gather(self._s_hist, idx)
-
-        return tf.while_loop(lambda i, r: i < k, second_loop, [0, r])[1]
+        return tf.reshape(d, self.image.shape)
 
     def _propose(self) -> tuple[tf.Tensor, tf.Tensor]:
         g = tf.convert_to_tensor(self._grad)
@@ -315,14 +347,44 @@ class LBFGS(_FixedStepOptimizer):
         def push():
             # When full, the slot at head holds the oldest pair: overwriting drops it.
             head = self._head.read_value()
-            self._s_hist.scatter_update(tf.IndexedSlices(s[tf.newaxis], head[tf.newaxis]))
-            self._y_hist.scatter_update(tf.IndexedSlices(y[tf.newaxis], head[tf.newaxis]))
-            self._rho.scatter_update(tf.IndexedSlices((1.0 / ys)[tf.newaxis], head[tf.newaxis]))
+            s_row, y_row = tf.reshape(s, [-1]), tf.reshape(y, [-1])
+            self._write_pair(head, s_row, y_row)
+            s_dot = _matvec(self._s_hist, y_row)  # s_i.y for every slot i
+            y_dot = _matvec(self._y_hist, tf.stack([s_row, y_row], 1))  # y_j.s, y_j.y
+            # The new pair's own products come from _dot, as the original's do.
+            yy = _dot(y, y)
+            at_head = tf.equal(tf.range(self._m), head)
+            s_dot = tf.where(at_head, ys, s_dot)
+            y_dot = tf.where(at_head[:, None], tf.stack([ys, yy])[None], y_dot)
+            self._sy.assign(_with_row_and_column(self._sy, head, y_dot[:, 0], s_dot))
+            self._yy.assign(_with_row_and_column(self._yy, head, y_dot[:, 1], y_dot[:, 1]))
+            self._rho.assign(tf.where(at_head, 1.0 / ys, self._rho))
             self._head.assign((head + 1) % self._m)
             self._num_pairs.assign(tf.minimum(self._num_pairs + 1, self._m))
-            self._h0.assign(ys / _dot(y, y))
+            self._h0.assign(ys / yy)
 
         tf.cond(ys > _LBFGS_MIN_YS, push, lambda: None)
+
+
+def _matvec(history: tf.Variable, v: tf.Tensor, transpose: bool = False) -> tf.Tensor:
+    """``history @ v`` (float64 out), or ``history^T @ v`` (float32 out) when transposed.
+
+    One pass over the history at memory bandwidth; products accumulate in float32, as the
+    BLAS dot of the original's Torch does.
+    """
+    h = tf.convert_to_tensor(history)
+    if transpose:
+        return tf.linalg.matvec(h, v, transpose_a=True)
+    if v.shape.rank == 1:
+        return tf.cast(tf.linalg.matvec(h, v), tf.float64)
+    return tf.cast(tf.matmul(h, v), tf.float64)
+
+
+def _with_row_and_column(matrix: tf.Variable, i: tf.Tensor, row: tf.Tensor, column: tf.Tensor):
+    """``matrix`` with row ``i`` replaced by ``row`` and column ``i`` by ``column``."""
+    at = tf.equal(tf.range(tf.shape(matrix)[0]), i)
+    out = tf.where(at[:, None], row[None, :], matrix)
+    return tf.where(at[None, :], column[:, None], out)
 
 
 class Adam(_FixedStepOptimizer):
