@@ -18,7 +18,6 @@ import tensorflow as tf
 
 from tf_style import batch, engine
 from tf_style.config import ConfigError, StyleConfig
-from tf_style.devices import DeviceError
 from tf_style.report import Reporter
 
 ITERATIONS = 21  # two chunks of the optimizer (engine.MAX_CHUNK is 20)
@@ -260,8 +259,39 @@ def test_two_workers_equal_sequential_runs(base, tmp_path):
     _check_results(folder, batch.read_jobs(base))
 
 
-def test_tpu_replicas_are_refused_with_one_line(base):
-    strategy = mock.Mock(spec=tf.distribute.TPUStrategy)
-    with pytest.raises(DeviceError, match=r"^-tpu local: the TPU is connected, but running jobs"):
-        batch.run_jobs(base.replace(tpu="local"), strategy=strategy)
-    strategy.run.assert_not_called()
+# A TPUStrategy stand-in whose "cores" are 2 logical CPU devices: the TPU path places each
+# job's XLA-compiled chunk on its core by hand and never calls strategy.run.
+_TPU_CORES = """
+import json, sys
+from unittest import mock
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+cores = tuple(d.name for d in tf.config.list_logical_devices("CPU"))
+
+from tf_style import batch
+from tf_style.config import StyleConfig
+
+strategy = mock.Mock(spec=tf.distribute.TPUStrategy)
+strategy.extended.worker_devices = cores
+strategy.num_replicas_in_sync = len(cores)
+results = batch.run_jobs(StyleConfig(**json.loads(sys.argv[1])), strategy=strategy)
+for i, image in results.items():
+    np.save(f"{sys.argv[2]}/job{i}.npy", image)
+strategy.run.assert_not_called()
+print(json.dumps(sorted(results)))
+"""
+
+
+@pytest.mark.slow
+def test_tpu_cores_run_compiled_jobs_equal_to_sequential_runs(base, tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    process = _python(_TPU_CORES, _settings(base), str(folder))
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1]) == [0, 1, 2]
+    # On a TPU every job is compiled: the same as a sequential -jit run.
+    _check_results(folder, [job.replace(jit=True) for job in batch.read_jobs(base)])

@@ -324,14 +324,37 @@ def test_lbfgs_stops_when_progress_is_not_possible(monkeypatch):
     np.testing.assert_array_equal(opt.image.numpy(), problem.x0)
 
 
+def chunk_nodes(opt):
+    """The NodeDefs of an optimizer's traced chunk, nested loop and branch bodies included."""
+    graph_def = opt._chunk_fn.get_concrete_function(
+        tf.TensorSpec([], tf.int32)
+    ).graph.as_graph_def()
+    return list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+
+
+def tf_objective(x):  # pure TensorFlow: XLA cannot compile tf.numpy_function
+    scale = tf.constant(np.linspace(1.0, 3.0, 48).reshape(SHAPE), tf.float32)
+    loss = tf.reduce_sum(scale * (x - 1.0) ** 2)
+    return loss, 2 * scale * (x - 1.0), tf.stack([loss])
+
+
+@pytest.mark.parametrize("name", ["quadratic", "rosenbrock_image"])
+def test_lbfgs_with_float32_scalars_follows_the_float64_transcription(name):
+    problem = make_problem(name)
+    exact = np_lbfgs(problem.np_fg, problem.x0, 20, 100)
+    opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0, float64_scalars=False)
+    np.testing.assert_allclose(evaluated_images(opt, 20), exact, rtol=1e-4, atol=1e-4)
+    # Nothing in the chunk is float64 (TPUs have none), with a pure-TensorFlow objective.
+    opt = optimizers.make_optimizer("lbfgs", tf_objective, np.zeros(SHAPE), float64_scalars=False)
+    kinds = [a.type for n in chunk_nodes(opt) for a in n.attr.values()]
+    kinds += [t for n in chunk_nodes(opt) for a in n.attr.values() for t in a.list.type]
+    assert tf.float64.as_datatype_enum not in kinds
+    assert tf.float32.as_datatype_enum in kinds
+
+
 @pytest.mark.parametrize("name", ["lbfgs", "adam"])
 def test_xla_gives_the_graph_results(name):
-    scale = tf.constant(np.linspace(1.0, 3.0, 48).reshape(SHAPE), tf.float32)
-
-    def objective(x):  # pure TensorFlow: XLA cannot compile tf.numpy_function
-        loss = tf.reduce_sum(scale * (x - 1.0) ** 2)
-        return loss, 2 * scale * (x - 1.0), tf.stack([loss])
-
+    objective = tf_objective
     images = []
     for jit_compile in (False, True):
         opt = optimizers.make_optimizer(
@@ -349,10 +372,7 @@ def test_lbfgs_history_is_only_read_densely_and_written_by_xla():
     # 0.35 s at 512 px with 100 pairs): the chunk's graph must hold none of those ops.
     problem = make_problem("quadratic")
     opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0, num_correction=4)
-    graph_def = opt._chunk_fn.get_concrete_function(
-        tf.TensorSpec([], tf.int32)
-    ).graph.as_graph_def()
-    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    nodes = chunk_nodes(opt)
     sparse = {n.op for n in nodes if n.op.startswith(("ResourceScatter", "ResourceGather"))}
     sparse |= {n.op for n in nodes if n.op == "ResourceStridedSliceAssign"}
     assert not sparse

@@ -6,8 +6,8 @@ with its own image, targets and optimizer state on its own device (`tf.distribut
 parallelism would mirror one state over all replicas; here no value is shared, so each result
 equals the job's sequential run). Replicas: `MirroredStrategy` over one machine's devices,
 `MultiWorkerMirroredStrategy` over the machines of `TF_CONFIG` (each worker runs and writes its
-own jobs). `-tpu` connects to a TPU and makes its `TPUStrategy`, but running jobs on TPU
-replicas is not supported yet (see `run_jobs`).
+own jobs). `-tpu` connects to a TPU and makes its `TPUStrategy`; there each job is placed on
+its own TPU core and compiled with XLA (see `_wave_step`).
 
 Deviation from a single run: a batch writes its final images only (no intermediate saves,
 progress lines or checkpoints).
@@ -177,7 +177,6 @@ def run_jobs(
     Raises:
         JobError: see `read_jobs`; `-optimizer tfp_lbfgs`, whose chunks are not traceable as one
             call, is refused.
-        DeviceError: a TPUStrategy (see README, "Several devices").
         FloatingPointError: a job's loss became NaN or infinite (the others finished; its last
             finite image was saved).
     """
@@ -189,12 +188,7 @@ def run_jobs(
         image_io.check_output_path(job.output_image, bit_depth=job.output_bit_depth)
     strategy = strategy or make_strategy(config, reporter)
     if isinstance(strategy, tf.distribute.TPUStrategy):
-        # TPU replicas run one compiled program with a replica id known only at run time, so
-        # a replica cannot pick its own job's optimizer (a job's state is its own variables).
-        raise DeviceError(
-            f"-tpu {config.tpu}: the TPU is connected, but running jobs on TPU replicas is not "
-            "supported yet; run the batch on GPUs (-gpu) or workers (TF_CONFIG)"
-        )
+        jobs = [job.replace(jit=True) for job in jobs]  # a TPU runs compiled programs only
     local = strategy.extended.worker_devices
     total = strategy.num_replicas_in_sync
     first = _task_id(strategy) * len(local)  # this worker's first replica id
@@ -253,6 +247,20 @@ def _optimize_wave(
 
 def _wave_step(strategy, prepared: dict, first: int, running: tuple[int, ...]):
     """One traced call in which each running replica runs a chunk of its own optimizer."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        # TPU replicas share one compiled program whose replica id is known only at run time,
+        # so a replica could not pick its own job's optimizer (a job's state is its own
+        # variables). Instead each job's compiled chunk is placed on its core by hand, which
+        # TensorFlow supports on an initialised TPU; the cores run them side by side.
+        cores = strategy.extended.worker_devices
+
+        @tf.function(autograph=False)
+        def on_cores(n):
+            for r in running:
+                with tf.device(cores[r]):
+                    prepared[r].optimizer._run_chunk(n)
+
+        return on_cores
 
     def replica_chunk(n):
         # Mirrored strategies trace `replica_chunk` once per replica, with a constant id.

@@ -464,6 +464,7 @@ def prepare(
             learning_rate=config.learning_rate,
             num_correction=config.num_correction,
             jit_compile=config.jit,
+            float64_scalars=tf.DeviceSpec.from_string(devices[0]).device_type != "TPU",
         )
         if resume_from is not None:
             checkpoint.restore(resume_from, optimizer)

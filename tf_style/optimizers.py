@@ -45,11 +45,11 @@ class OptimizerError(ValueError):
     """A bad optimizer name or setting."""
 
 
-def _dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+def _dot(a: tf.Tensor, b: tf.Tensor, dtype: tf.DType = tf.float64) -> tf.Tensor:
     # Products in float32, accumulated in float64 (Torch's CPU dot returns a double,
     # semantics.md 14.7): about 1e-11 relative at 3 x 512^2 elements, and on CPU 8x faster
     # than casting both vectors to float64 first.
-    return tf.reduce_sum(tf.cast(a * b, tf.float64))
+    return tf.reduce_sum(tf.cast(a * b, dtype))
 
 
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
@@ -242,6 +242,8 @@ class LBFGS(_FixedStepOptimizer):
     Fixed step (``min(1, 1/sum|g|)`` on the first iteration, 1 afterwards), no line search,
     ``num_correction`` curvature pairs kept in ring buffers, a pair accepted only when
     ``y.s > 1e-10``, ``H0 = y.s / y.y``; stops itself when ``g.d > 1`` (tolX = -1).
+    Scalars and dot products are float64 unless ``float64_scalars`` is False (TPUs have no
+    float64).
 
     The two-loop recursion is computed in its matrix form: with the dot products ``s_i.y_j``
     and ``y_i.y_j`` of the pairs kept up to date, each of its loops is a small triangular
@@ -260,23 +262,30 @@ class LBFGS(_FixedStepOptimizer):
         *,
         num_correction: int = 100,
         jit_compile: bool = False,
+        float64_scalars: bool = True,
     ):
         super().__init__(objective, x0, jit_compile=jit_compile)
         m = num_correction
-        shape = [m, self.image.shape.num_elements()]
+        f = self._f = tf.float64 if float64_scalars else tf.float32
+        # Rows padded to 64 bytes, so that the first k rows of a history are a view, not a copy
+        # (see _matvec).
+        self._size = self.image.shape.num_elements()
+        shape = [m, -(-self._size // 16) * 16]
         # The original preallocates these too (2 x (m + 1) image-sized buffers), one row per
         # slot; only _write_pair writes them (see there).
         self._s_hist = tf.Variable(tf.zeros(shape), trainable=False, name="s_history")
         self._y_hist = tf.Variable(tf.zeros(shape), trainable=False, name="y_history")
         # By slot: sy[i, j] = s_i.y_j, yy[i, j] = y_i.y_j.
-        self._sy = tf.Variable(tf.zeros([m, m], tf.float64), trainable=False, name="s_dot_y")
-        self._yy = tf.Variable(tf.zeros([m, m], tf.float64), trainable=False, name="y_dot_y")
-        self._rho = tf.Variable(tf.zeros([m], tf.float64), trainable=False, name="rho")
+        self._sy = tf.Variable(tf.zeros([m, m], f), trainable=False, name="s_dot_y")
+        self._yy = tf.Variable(tf.zeros([m, m], f), trainable=False, name="y_dot_y")
+        self._rho = tf.Variable(tf.zeros([m], f), trainable=False, name="rho")
         self._num_pairs = tf.Variable(0, trainable=False, name="num_pairs")
         self._head = tf.Variable(0, trainable=False, name="head")  # next slot to write
-        self._h0 = tf.Variable(1.0, dtype=tf.float64, trainable=False, name="h0")
+        self._h0 = tf.Variable(1.0, dtype=f, trainable=False, name="h0")
         self._s_step = tf.Variable(tf.zeros_like(self.image), trainable=False, name="step")
         self._m = m
+        # XLA needs static shapes: a compiled chunk reads every slot (the masks zero the unused).
+        self._slice_rows = not jit_compile
         self._write_pair = tf.function(self._write_pair_rows, jit_compile=True)
 
     def _reset_state(self) -> None:
@@ -295,18 +304,19 @@ class LBFGS(_FixedStepOptimizer):
     def _direction(self, g: tf.Tensor) -> tf.Tensor:
         """The two-loop recursion over the ring buffer, newest pair first, in matrix form."""
         m, k, head = self._m, self._num_pairs.read_value(), self._head.read_value()
-        g = tf.reshape(g, [-1])
+        g = self._row(g)
         # Pairs by age (0 the newest); rows and columns of pairs not (yet) kept are zeroed.
         slots = (head - 1 - tf.range(m)) % m
-        valid = tf.cast(tf.range(m) < k, tf.float64)
+        valid = tf.cast(tf.range(m) < k, self._f)
         mask = valid[:, None] * valid[None, :]
         # (Gathers from read values: a gather from a variable is a sparse access, see above.)
         rho = tf.gather(self._rho.read_value(), slots) * valid
         sy = tf.gather(tf.gather(self._sy.read_value(), slots), slots, axis=1) * mask
         yy = tf.gather(tf.gather(self._yy.read_value(), slots), slots, axis=1) * mask
-        sg = tf.gather(_matvec(self._s_hist, g), slots)
-        yg = tf.gather(_matvec(self._y_hist, g), slots)
-        eye = tf.eye(m, dtype=tf.float64)
+        rows = k if self._slice_rows else m
+        sg = tf.gather(_matvec(self._s_hist, g, self._f, rows), slots)
+        yg = tf.gather(_matvec(self._y_hist, g, self._f, rows), slots)
+        eye = tf.eye(m, dtype=self._f)
         # First loop: alpha_a = rho_a s_a.q with q = -g - sum over newer b of alpha_b y_b.
         lower = eye + rho[:, None] * tf.linalg.band_part(sy, -1, 0) * (1 - eye)
         alpha = tf.linalg.triangular_solve(lower, (-rho * sg)[:, None], lower=True)
@@ -322,17 +332,21 @@ class LBFGS(_FixedStepOptimizer):
         by_slot = tf.cast(by_slot, tf.float32)
         d = (
             -tf.cast(h0, tf.float32) * g
-            + _matvec(self._s_hist, by_slot[:, 0], transpose=True)
-            + _matvec(self._y_hist, by_slot[:, 1], transpose=True)
+            + _matvec(self._s_hist, by_slot[:, 0], tf.float32, rows, transpose=True)
+            + _matvec(self._y_hist, by_slot[:, 1], tf.float32, rows, transpose=True)
         )
-        return tf.reshape(d, self.image.shape)
+        return tf.reshape(d[: self._size], self.image.shape)
+
+    def _row(self, x: tf.Tensor) -> tf.Tensor:
+        """An image-shaped tensor as a zero-padded history row."""
+        return tf.pad(tf.reshape(x, [-1]), [[0, self._s_hist.shape[1] - self._size]])
 
     def _propose(self) -> tuple[tf.Tensor, tf.Tensor]:
         g = tf.convert_to_tensor(self._grad)
         d = self._direction(g)
-        ok = _dot(g, d) <= -_LBFGS_TOL_X
+        ok = _dot(g, d, self._f) <= -_LBFGS_TOL_X
         first_step = tf.minimum(
-            tf.constant(1.0, tf.float64), 1.0 / tf.reduce_sum(tf.abs(tf.cast(g, tf.float64)))
+            tf.constant(1.0, self._f), 1.0 / tf.reduce_sum(tf.abs(tf.cast(g, self._f)))
         )
         t = tf.cast(tf.where(tf.equal(self._evaluations, 1), first_step, 1.0), tf.float32)
         step = t * d
@@ -342,17 +356,18 @@ class LBFGS(_FixedStepOptimizer):
     def _accept(self, grad_old: tf.Tensor, grad_new: tf.Tensor) -> None:
         y = grad_new - grad_old
         s = tf.convert_to_tensor(self._s_step)
-        ys = _dot(y, s)
+        ys = _dot(y, s, self._f)
 
         def push():
             # When full, the slot at head holds the oldest pair: overwriting drops it.
             head = self._head.read_value()
-            s_row, y_row = tf.reshape(s, [-1]), tf.reshape(y, [-1])
+            s_row, y_row = self._row(s), self._row(y)
             self._write_pair(head, s_row, y_row)
-            s_dot = _matvec(self._s_hist, y_row)  # s_i.y for every slot i
-            y_dot = _matvec(self._y_hist, tf.stack([s_row, y_row], 1))  # y_j.s, y_j.y
+            rows = tf.minimum(self._num_pairs + 1, self._m) if self._slice_rows else self._m
+            s_dot = _matvec(self._s_hist, y_row, self._f, rows)  # s_i.y for every slot i
+            y_dot = _matvec(self._y_hist, tf.stack([s_row, y_row], 1), self._f, rows)
             # The new pair's own products come from _dot, as the original's do.
-            yy = _dot(y, y)
+            yy = _dot(y, y, self._f)
             at_head = tf.equal(tf.range(self._m), head)
             s_dot = tf.where(at_head, ys, s_dot)
             y_dot = tf.where(at_head[:, None], tf.stack([ys, yy])[None], y_dot)
@@ -366,18 +381,25 @@ class LBFGS(_FixedStepOptimizer):
         tf.cond(ys > _LBFGS_MIN_YS, push, lambda: None)
 
 
-def _matvec(history: tf.Variable, v: tf.Tensor, transpose: bool = False) -> tf.Tensor:
-    """``history @ v`` (float64 out), or ``history^T @ v`` (float32 out) when transposed.
+def _matvec(history: tf.Variable, v: tf.Tensor, dtype: tf.DType, rows: tf.Tensor | int, *,
+            transpose: bool = False) -> tf.Tensor:  # fmt: skip
+    """``history @ v`` over slots ``[0, rows)`` (zeros after), or ``history^T @ v`` with them.
 
-    One pass over the history at memory bandwidth; products accumulate in float32, as the
-    BLAS dot of the original's Torch does.
+    Until the ring buffer is full its pairs are exactly those first slots, and a short run
+    reads only what it has kept; an int `rows` (under XLA) takes every slot. One pass at
+    memory bandwidth; products accumulate in float32, as the BLAS dot of the original's Torch
+    does. The result is cast to `dtype`.
     """
-    h = tf.convert_to_tensor(history)
+    h, m = tf.convert_to_tensor(history), history.shape[0]
+    if not isinstance(rows, int):
+        # A leading slice of 64-byte aligned rows shares the buffer; others would be copied.
+        h = h[:rows]
     if transpose:
-        return tf.linalg.matvec(h, v, transpose_a=True)
-    if v.shape.rank == 1:
-        return tf.cast(tf.linalg.matvec(h, v), tf.float64)
-    return tf.cast(tf.matmul(h, v), tf.float64)
+        return tf.cast(tf.linalg.matvec(h, v[:rows], transpose_a=True), dtype)
+    out = tf.linalg.matvec(h, v) if v.shape.rank == 1 else tf.matmul(h, v)
+    if not isinstance(rows, int):
+        out = tf.pad(out, [[0, m - rows]] + [[0, 0]] * (v.shape.rank - 1))
+    return tf.cast(out, dtype)
 
 
 def _with_row_and_column(matrix: tf.Variable, i: tf.Tensor, row: tf.Tensor, column: tf.Tensor):
@@ -536,6 +558,7 @@ def make_optimizer(
     learning_rate: float = 10.0,
     num_correction: int = 100,
     jit_compile: bool = False,
+    float64_scalars: bool = True,
 ) -> Optimizer:
     """Builds an optimizer of the image ``x0``.
 
@@ -548,6 +571,8 @@ def make_optimizer(
         num_correction: L-BFGS history size (``-lbfgs_num_correction``; the caller maps the
             original's 0 to 100).
         jit_compile: compile each chunk with XLA.
+        float64_scalars: L-BFGS keeps its scalars and dot products in float64; False for
+            devices without float64 (TPUs).
 
     Returns:
         The optimizer, not yet evaluated.
@@ -557,7 +582,13 @@ def make_optimizer(
             f"num_correction is {num_correction}; pass a history size of 1 or more"
         )
     if name == "lbfgs":
-        return LBFGS(objective, x0, num_correction=num_correction, jit_compile=jit_compile)
+        return LBFGS(
+            objective,
+            x0,
+            num_correction=num_correction,
+            jit_compile=jit_compile,
+            float64_scalars=float64_scalars,
+        )
     if name == "tfp_lbfgs":
         return TFPLBFGS(objective, x0, num_correction=num_correction, jit_compile=jit_compile)
     if name == "adam":

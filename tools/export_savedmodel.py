@@ -122,8 +122,10 @@ class StyleTransfer(tf.Module):
 def lbfgs(objective, x0: tf.Tensor, n: tf.Tensor, num_correction: int) -> tf.Tensor:
     """`n` evaluations of the original's L-BFGS from `x0`, with tensors for state.
 
-    The arithmetic is `tf_style.optimizers.LBFGS`'s, step for step; the state lives in loop
-    tensors instead of variables, so the image may have any shape. As there, evaluation t
+    The algorithm is `tf_style.optimizers.LBFGS`'s, step for step, as the plain two-loop
+    recursion (the library computes the same direction in matrix form, which needs its history
+    in variables); the state lives in loop tensors instead, so the image may have any shape.
+    As there, evaluation t
     evaluates x_t and the result is x_n; the loop stops early when progress is not possible
     (g.d > 1) or an evaluation is not finite (keeping the last finite image).
 
