@@ -15,7 +15,8 @@ the update computed from evaluation ``t`` moves the image to ``x_{t+1}`` only ri
 evaluation ``t + 1``. A run of ``N`` evaluations therefore ends on ``x_N``: the original never
 evaluates nor saves its last update, and neither do we.
 
-The objective is a traceable callable ``objective(x) -> (loss, grad, aux)``: ``x`` a float32
+The objective is a traceable callable ``objective(x) -> (loss, grad, aux)`` (traced without
+AutoGraph: control flow on tensors must be ``tf.cond`` / ``tf.while_loop``): ``x`` a float32
 tensor of fixed shape, ``loss`` a float32 scalar, ``grad`` shaped like ``x`` and ``aux`` a
 float32 1-D tensor (per-layer losses) passed through untouched. Every piece of state is a
 ``tf.Variable`` reachable from the optimizer (a ``tf.Module``), so ``tf.train.Checkpoint`` can
@@ -50,6 +51,13 @@ def _dot(a: tf.Tensor, b: tf.Tensor, dtype: tf.DType = tf.float64) -> tf.Tensor:
     # semantics.md 14.7): about 1e-11 relative at 3 x 512^2 elements, and on CPU 8x faster
     # than casting both vectors to float64 first.
     return tf.reduce_sum(tf.cast(a * b, dtype))
+
+
+def _function(fn: Callable, jit_compile: bool) -> Callable:
+    # Control flow here is written with tf.cond / tf.while_loop, so AutoGraph has nothing to
+    # convert; left on, it transpiles every function reached from the chunk (the objective and
+    # the model's layers too), 4-5 s of a VGG-19 run's first trace.
+    return tf.function(fn, jit_compile=jit_compile, autograph=False)
 
 
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
@@ -89,7 +97,7 @@ class Optimizer(tf.Module):
             # XLA compiles against the variables' current shapes, so aux needs its final
             # length before the first chunk: one extra trace of the objective finds it.
             spec = tf.TensorSpec(x0.shape, tf.float32)
-            traced = tf.function(self._evaluate).get_concrete_function(spec)
+            traced = _function(self._evaluate, False).get_concrete_function(spec)
             self._aux.assign(tf.zeros(traced.structured_outputs[2].shape))
 
     def _evaluate(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -180,7 +188,7 @@ class _FixedStepOptimizer(Optimizer):
 
     def __init__(self, objective: Objective, x0: tf.Tensor, *, jit_compile: bool = False):
         super().__init__(objective, x0, jit_compile=jit_compile)
-        self._chunk_fn = tf.function(self._chunk, jit_compile=jit_compile)
+        self._chunk_fn = _function(self._chunk, jit_compile)
 
     def _run_chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return self._chunk_fn(n)
@@ -286,7 +294,7 @@ class LBFGS(_FixedStepOptimizer):
         self._m = m
         # XLA needs static shapes: a compiled chunk reads every slot (the masks zero the unused).
         self._slice_rows = not jit_compile
-        self._write_pair = tf.function(self._write_pair_rows, jit_compile=True)
+        self._write_pair = _function(self._write_pair_rows, jit_compile=True)
 
     def _reset_state(self) -> None:
         # Stale pairs in the buffers are never read: num_pairs says how many are valid.
@@ -470,8 +478,8 @@ class TFPLBFGS(Optimizer):
         self._gradient_deltas = tf.Variable(
             tf.zeros([num_correction, size]), trainable=False, name="gradient_deltas"
         )
-        self._first_fn = tf.function(self._first_chunk, jit_compile=jit_compile)
-        self._next_fn = tf.function(self._next_chunk, jit_compile=jit_compile)
+        self._first_fn = _function(self._first_chunk, jit_compile)
+        self._next_fn = _function(self._next_chunk, jit_compile)
 
     def _reset_state(self) -> None:
         # TFP's history lives in its results; the next chunk starts from the image again.
@@ -564,7 +572,8 @@ def make_optimizer(
 
     Args:
         name: one of :data:`OPTIMIZERS`.
-        objective: ``objective(x) -> (loss, grad, aux)``, traceable by ``tf.function``.
+        objective: ``objective(x) -> (loss, grad, aux)``, traceable by ``tf.function``
+            without AutoGraph.
         x0: the initial image (any fixed shape), converted to float32.
         learning_rate: Adam's step size (the original's ``-learning_rate``; L-BFGS, as in the
             original, always steps 1).
