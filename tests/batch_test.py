@@ -199,6 +199,16 @@ def _python(script: str, *args: str, env=None) -> subprocess.Popen:
     )
 
 
+def _run_script(script: str, base: StyleConfig, tmp_path):
+    """Runs `script` on the batch `base` in a fresh process; (results folder, its last line)."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    process = _python(script, _settings(base), str(folder))
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    return folder, json.loads(out.strip().splitlines()[-1])
+
+
 def _check_results(folder, jobs):
     for i, expected in enumerate(_sequential(jobs)):
         found = np.load(folder / f"job{i}.npy")
@@ -208,12 +218,7 @@ def _check_results(folder, jobs):
 
 @pytest.mark.slow
 def test_mirrored_replicas_equal_sequential_runs(base, tmp_path):
-    folder = tmp_path / "results"
-    folder.mkdir()
-    process = _python(_MIRRORED, _settings(base), str(folder))
-    out, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err[-3000:]
-    found = json.loads(out.strip().splitlines()[-1])
+    folder, found = _run_script(_MIRRORED, base, tmp_path)
     assert found["replicas"] == 2
     # 3 jobs of 3 sizes on 2 replicas: two waves, the second with one job.
     _check_results(folder, batch.read_jobs(base))
@@ -287,11 +292,7 @@ print(json.dumps(sorted(results)))
 
 @pytest.mark.slow
 def test_tpu_cores_run_compiled_jobs_equal_to_sequential_runs(base, tmp_path):
-    folder = tmp_path / "results"
-    folder.mkdir()
-    process = _python(_TPU_CORES, _settings(base), str(folder))
-    out, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err[-3000:]
-    assert json.loads(out.strip().splitlines()[-1]) == [0, 1, 2]
+    folder, ran = _run_script(_TPU_CORES, base, tmp_path)
+    assert ran == [0, 1, 2]
     # On a TPU every job is compiled: the same as a sequential -jit run.
     _check_results(folder, [job.replace(jit=True) for job in batch.read_jobs(base)])

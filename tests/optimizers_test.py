@@ -346,19 +346,18 @@ def test_lbfgs_with_float32_scalars_follows_the_float64_transcription(name):
     np.testing.assert_allclose(evaluated_images(opt, 20), exact, rtol=1e-4, atol=1e-4)
     # Nothing in the chunk is float64 (TPUs have none), with a pure-TensorFlow objective.
     opt = optimizers.make_optimizer("lbfgs", tf_objective, np.zeros(SHAPE), float64_scalars=False)
-    kinds = [a.type for n in chunk_nodes(opt) for a in n.attr.values()]
-    kinds += [t for n in chunk_nodes(opt) for a in n.attr.values() for t in a.list.type]
+    attrs = [a for n in chunk_nodes(opt) for a in n.attr.values()]
+    kinds = [a.type for a in attrs] + [t for a in attrs for t in a.list.type]
     assert tf.float64.as_datatype_enum not in kinds
     assert tf.float32.as_datatype_enum in kinds
 
 
 @pytest.mark.parametrize("name", ["lbfgs", "adam"])
 def test_xla_gives_the_graph_results(name):
-    objective = tf_objective
     images = []
     for jit_compile in (False, True):
         opt = optimizers.make_optimizer(
-            name, objective, np.zeros(SHAPE), learning_rate=0.1, jit_compile=jit_compile
+            name, tf_objective, np.zeros(SHAPE), learning_rate=0.1, jit_compile=jit_compile
         )
         opt.run(3)
         opt.run(4)

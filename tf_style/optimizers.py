@@ -325,13 +325,14 @@ class LBFGS(_FixedStepOptimizer):
         sg = tf.gather(_matvec(self._s_hist, g, self._f, rows), slots)
         yg = tf.gather(_matvec(self._y_hist, g, self._f, rows), slots)
         eye = tf.eye(m, dtype=self._f)
+        newer = tf.linalg.band_part(sy, -1, 0) * (1 - eye)  # [a, b] = s_a.y_b for b newer
         # First loop: alpha_a = rho_a s_a.q with q = -g - sum over newer b of alpha_b y_b.
-        lower = eye + rho[:, None] * tf.linalg.band_part(sy, -1, 0) * (1 - eye)
+        lower = eye + rho[:, None] * newer
         alpha = tf.linalg.triangular_solve(lower, (-rho * sg)[:, None], lower=True)
         # Second loop: beta_a = rho_a y_a.r with r = h0 q + sum over older c of
         # (alpha_c - beta_c) s_c.
         h0 = self._h0.read_value()
-        older = tf.transpose(tf.linalg.band_part(sy, -1, 0) * (1 - eye))  # [a, c] = s_c.y_a
+        older = tf.transpose(newer)  # [a, c] = s_c.y_a for c older
         u = h0 * (-yg[:, None] - tf.matmul(yy, alpha)) + tf.matmul(older, alpha)
         upper = eye + rho[:, None] * older
         beta = tf.linalg.triangular_solve(upper, rho[:, None] * u, lower=False)
@@ -371,7 +372,8 @@ class LBFGS(_FixedStepOptimizer):
             head = self._head.read_value()
             s_row, y_row = self._row(s), self._row(y)
             self._write_pair(head, s_row, y_row)
-            rows = tf.minimum(self._num_pairs + 1, self._m) if self._slice_rows else self._m
+            kept = tf.minimum(self._num_pairs + 1, self._m)  # with this pair
+            rows = kept if self._slice_rows else self._m
             s_dot = _matvec(self._s_hist, y_row, self._f, rows)  # s_i.y for every slot i
             y_dot = _matvec(self._y_hist, tf.stack([s_row, y_row], 1), self._f, rows)
             # The new pair's own products come from _dot, as the original's do.
@@ -379,11 +381,11 @@ class LBFGS(_FixedStepOptimizer):
             at_head = tf.equal(tf.range(self._m), head)
             s_dot = tf.where(at_head, ys, s_dot)
             y_dot = tf.where(at_head[:, None], tf.stack([ys, yy])[None], y_dot)
-            self._sy.assign(_with_row_and_column(self._sy, head, y_dot[:, 0], s_dot))
-            self._yy.assign(_with_row_and_column(self._yy, head, y_dot[:, 1], y_dot[:, 1]))
+            self._sy.assign(_with_row_and_column(self._sy, at_head, y_dot[:, 0], s_dot))
+            self._yy.assign(_with_row_and_column(self._yy, at_head, y_dot[:, 1], y_dot[:, 1]))
             self._rho.assign(tf.where(at_head, 1.0 / ys, self._rho))
             self._head.assign((head + 1) % self._m)
-            self._num_pairs.assign(tf.minimum(self._num_pairs + 1, self._m))
+            self._num_pairs.assign(kept)
             self._h0.assign(ys / yy)
 
         tf.cond(ys > _LBFGS_MIN_YS, push, lambda: None)
@@ -410,9 +412,8 @@ def _matvec(history: tf.Variable, v: tf.Tensor, dtype: tf.DType, rows: tf.Tensor
     return tf.cast(out, dtype)
 
 
-def _with_row_and_column(matrix: tf.Variable, i: tf.Tensor, row: tf.Tensor, column: tf.Tensor):
-    """``matrix`` with row ``i`` replaced by ``row`` and column ``i`` by ``column``."""
-    at = tf.equal(tf.range(tf.shape(matrix)[0]), i)
+def _with_row_and_column(matrix: tf.Variable, at: tf.Tensor, row: tf.Tensor, column: tf.Tensor):
+    """``matrix`` with the row where ``at`` is True set to ``row``, that column to ``column``."""
     out = tf.where(at[:, None], row[None, :], matrix)
     return tf.where(at[None, :], column[:, None], out)
 
