@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests import caffe_fixtures as fx
 from tf_style.caffe import CaffeError, CaffePooling, convert, load_model, wire, writer
@@ -108,6 +109,8 @@ def _caffe_pool(x, kernel, stride, pad, method, ceil):
 )  # fmt: skip
 def test_pooling_matches_caffe_loops(method, round_mode, kernel, stride, pad):
     layer = CaffePooling(method, kernel, stride, pad, round_mode)
+    # Sizes unknown until run time take the padding arithmetic as tensors.
+    dynamic = tf.function(layer, input_signature=[tf.TensorSpec([1, None, None, 1])])
     rng = np.random.default_rng(0)
     for h in range(max(kernel) + 1, 14, 3):
         for w in (h, h + 1):
@@ -115,10 +118,31 @@ def test_pooling_matches_caffe_loops(method, round_mode, kernel, stride, pad):
             x = -rng.uniform(1, 2, (h, w)).astype(np.float32)
             want = _caffe_pool(x.astype(np.float64), kernel, stride, pad, method,
                                round_mode == "ceil")  # fmt: skip
-            got = np.asarray(layer(x[None, :, :, None]))[0, :, :, 0]
-            assert got.shape == want.shape, (h, w)
-            np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{h}x{w}")
+            for pool in (layer, dynamic):
+                got = np.asarray(pool(x[None, :, :, None]))[0, :, :, 0]
+                assert got.shape == want.shape, (h, w)
+                np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{h}x{w}")
             assert layer.compute_output_shape((1, h, w, 1))[1:3] == want.shape
+
+
+@pytest.mark.parametrize("method", ["max", "ave"])
+def test_pooling_whose_windows_fit_pads_nothing(method):
+    # VGG's 2x2 pools on even sizes: no padded copy of the activation, in either pass.
+    layer = CaffePooling(method, (2, 2), (2, 2), (0, 0), "ceil")
+    x = tf.constant(np.random.default_rng(0).normal(size=(1, 8, 6, 2)).astype(np.float32))
+
+    def pooled_sum(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(layer(x))
+        return tape.gradient(y, x)
+
+    def pads(x):
+        ops = tf.function(pooled_sum).get_concrete_function(x).graph.get_operations()
+        return bool({"Pad", "PadV2"} & {op.type for op in ops})
+
+    assert not pads(x)
+    assert pads(x[:, :7])  # 7 rows: ceil rounding pads the last window
 
 
 def test_pooling_config_round_trip():
