@@ -36,7 +36,8 @@ RUNTIME_BYTES = 850 << 20
 # Image-sized float32 buffers outside the network: the image, its gradient, the optimizer's
 # current and previous gradient, the step and the proposal, the content target.
 IMAGE_BUFFERS = 8
-# Copies of the weights: the parsed Caffe blobs and the Keras variables.
+# Copies of the weights: the Keras variables and either the parsed Caffe blobs (while loading) or
+# the objective's turned kernels (tf_style/caffe/layers.py, using_turned_kernels).
 WEIGHT_COPIES = 2
 # Without recompute the measured peak holds about half as much again as the tensors counted by
 # `activation_bytes` (256 to 2048 px, table above; with recompute the count is close, and errs

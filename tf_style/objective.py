@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_style import losses
-from tf_style.features import Extractor, Segment
+from tf_style.caffe.layers import CaffeConvolution, turned_kernel, using_turned_kernels
+from tf_style.features import Extractor, Segment, network_layers
 
 
 class Objective:
@@ -35,6 +36,7 @@ class Objective:
         self.normalize = bool(normalize_gradients)
         self.content_targets: list[tf.Variable] = []
         self.style_targets: list[tf.Variable] = []
+        self.turned_kernels: dict[int, tf.Variable] = {}
 
     def _features(self, image) -> list[tf.Tensor]:
         if not self.extractor.segments:
@@ -61,6 +63,26 @@ class Objective:
         values = [tf.cast(feats[i], tf.float32) for i in self.extractor.content]
         devices = [self._device(i) for i in self.extractor.content]
         self.content_targets = _assign(self.content_targets, values, devices)
+        self._capture_turned_kernels()
+
+    def _capture_turned_kernels(self) -> None:
+        """Snapshots the turned kernels of the convolutions whose input gradient is a forward
+        convolution (`caffe.layers.using_turned_kernels`), each on its segment's device, so that
+        no evaluation turns them again. Like the targets, they are the weights of capture time.
+        """
+        place = {}
+        for segment in self.extractor.segments:
+            if segment.model is not None:
+                place.update((id(layer), segment.device) for layer in network_layers(segment.model))
+        convolutions = [
+            layer
+            for layer in network_layers(self.extractor.model)
+            if isinstance(layer, CaffeConvolution) and layer.forward_gradient
+        ]
+        values = [tf.cast(turned_kernel(c.kernel), c.compute_dtype) for c in convolutions]
+        devices = [place.get(id(c)) for c in convolutions]
+        made = _assign(list(self.turned_kernels.values()), values, devices)
+        self.turned_kernels = {id(c): v for c, v in zip(convolutions, made, strict=True)}
 
     def capture_styles(self, styles: Sequence[np.ndarray], blend_weights: Sequence[float]) -> None:
         """Stores the blended Gram matrices: sum_i w_i * gram(style_i), each at its own size."""
@@ -93,11 +115,12 @@ class Objective:
 
     def __call__(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """(loss, gradient w.r.t. the image, per-layer losses); traceable."""
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            terms, tv = self.terms(image)
-            loss = tf.reduce_sum(terms) + tv
-        return loss, tape.gradient(loss, image), terms
+        with using_turned_kernels(self.turned_kernels):
+            with tf.GradientTape() as tape:
+                tape.watch(image)
+                terms, tv = self.terms(image)
+                loss = tf.reduce_sum(terms) + tv
+            return loss, tape.gradient(loss, image), terms
 
     def _layer_losses(self, feats: dict[int, tf.Tensor]) -> list[tuple[int, tf.Tensor]]:
         """(position in print order, loss) of each content and style loss on the layers `feats`."""

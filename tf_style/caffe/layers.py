@@ -8,10 +8,16 @@ non-trainable variables, so one instance can be called on many tensors.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import keras
 import tensorflow as tf
 
 _PACKAGE = "tf_style.caffe"
+
+# Per thread: mirrored replicas trace their copies of a model in threads of their own.
+_turned = threading.local()
 
 
 def _pair(v) -> tuple[int, int]:
@@ -134,7 +140,30 @@ class CaffePooling(keras.layers.Layer):
         }
 
 
-def _same_convolution(x, kernel):
+def turned_kernel(kernel: tf.Tensor) -> tf.Tensor:
+    """The kernel turned by 180 degrees with its channel axes swapped (see `_same_convolution`)."""
+    return tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+
+
+@contextlib.contextmanager
+def using_turned_kernels(kernels: dict[int, tf.Variable]):
+    """Convolutions traced in this block take their turned kernel from `kernels`.
+
+    `kernels` maps `id(layer)` of `CaffeConvolution` layers with `forward_gradient` to variables
+    holding `turned_kernel` of their kernels in the layer's compute dtype: a snapshot, which its
+    owner refreshes when the weights change (the objective does at each content capture). Without
+    one, every backward pass turns the kernel again: 58 ms of a 1.2 s VGG-19 evaluation at 256 px
+    on the 2-core CPU, a pass over each kernel for the reverse and another for the transpose.
+    """
+    previous = getattr(_turned, "kernels", None)
+    _turned.kernels = kernels
+    try:
+        yield
+    finally:
+        _turned.kernels = previous
+
+
+def _same_convolution(x, kernel, turned=None):
     """A stride-1 SAME convolution whose input gradient runs as a forward convolution.
 
     TensorFlow's CPU kernel for a convolution's input gradient works through an im2col-style
@@ -144,17 +173,20 @@ def _same_convolution(x, kernel):
     with the kernel turned by 180 degrees and its channel axes swapped, which runs through the
     forward kernels (oneDNN, cuDNN). Measured on the 2-core CPU for VGG-19: 18-27 % less time per
     evaluation at 512 and 256 px, and 15-27 % less peak memory from 512 to 2048 px
-    (tf_style/memory.py).
+    (tf_style/memory.py). `turned` is that kernel when a snapshot of it exists.
     """
     kernel = tf.convert_to_tensor(kernel)  # a value, so the gradient sees no variables
+    if turned is not None:
+        turned = tf.convert_to_tensor(turned)
     scope = tf.get_current_name_scope()  # the layer's: its gradient ops are named after it
 
     @tf.custom_gradient
     def convolve(x, kernel):
         def grad(dy):
             with tf.name_scope(scope + "_grad/"):
-                turned = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
-                dx = tf.nn.conv2d(dy, turned, 1, "SAME")
+                dx = tf.nn.conv2d(
+                    dy, turned_kernel(kernel) if turned is None else turned, 1, "SAME"
+                )
                 # Inside a tf.function this is pruned unless someone trains the weights.
                 dk = tf.compat.v1.nn.conv2d_backprop_filter(
                     x, tf.shape(kernel), dy, [1, 1, 1, 1], "SAME"
@@ -191,7 +223,8 @@ class CaffeConvolution(keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         if self.forward_gradient:
-            return _same_convolution(inputs, kernel)
+            snapshot = (getattr(_turned, "kernels", None) or {}).get(id(self))
+            return _same_convolution(inputs, kernel, snapshot)
         return super().convolution_op(inputs, kernel)
 
     def call(self, x):
