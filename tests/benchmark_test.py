@@ -108,6 +108,16 @@ def test_worker_run_summary_table_and_plot(tiny_vgg, tmp_path):
     # -report_only: the saved jobs give the same summary again.
     again = benchmark.finish(Flags, json.loads((tmp_path / "benchmark.json").read_text())["jobs"])
     assert again["sizes"][32]["ours"] == row
+    # The memory round with full histories on both sides: the two peaks and their ratio.
+    history = [
+        dict(job, name="history_ours_32", spec={**job["spec"], "num_correction": 5}),
+        {"name": "history_peer_32", "peak_rss": 2 * job["peak_rss"]},
+    ]
+    report = benchmark.finish(Flags, bench.jobs + history, printed.append)
+    assert report["equal_history"]["pairs"] == 5
+    ratio = report["targets"]["peak RSS ours/peer @32, full histories"]["measured"]
+    assert ratio == pytest.approx(0.5)
+    assert any("with full histories of 5 pairs" in line for line in printed)
 
 
 def test_precision_is_validated():

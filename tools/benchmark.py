@@ -372,7 +372,9 @@ class Bench:
             self.log(f"  {name}: {result['overhead_s'] * 1e3:.1f} ms per iteration")
         return result
 
-    def peer(self, name: str, size: int, evaluations: int, pth: Path) -> dict | None:
+    def peer(
+        self, name: str, size: int, evaluations: int, pth: Path, num_correction: int = 100
+    ) -> dict | None:
         """One run of neural-style-pt's own CLI on the prepared images."""
         out = self.folder / f"{name}.json"
         script = self.folder / "peer_run.py"
@@ -381,7 +383,7 @@ class Bench:
             "-style_image", str(self.folder / f"style_{size}.png"),
             "-content_image", str(self.folder / f"content_{size}.png"),
             "-image_size", str(size), "-gpu", "c", "-backend", "nn",
-            "-optimizer", "lbfgs", "-lbfgs_num_correction", "100",
+            "-optimizer", "lbfgs", "-lbfgs_num_correction", str(num_correction),
             "-num_iterations", str(evaluations), "-print_iter", "1", "-save_iter", "0",
             "-content_weight", str(CONTENT_WEIGHT), "-style_weight", str(STYLE_WEIGHT),
             "-tv_weight", "0", "-init", "random", "-seed", "0",
@@ -617,6 +619,17 @@ def run_benchmark(flags, log=print) -> dict:
             bench.ours(f"ours_{size}_r{r}", optimizer="lbfgs", evaluations=n, **inputs(size))
             if peer_dir and (flags.large_peer or size not in large):
                 bench.peer(f"peer_{size}_r{r}", size, n, pth)
+    if flags.equal_history and peer_dir:
+        # The rounds above compare our preallocated history of 100 pairs with the peer's few
+        # (torch's L-BFGS appends a pair per iteration); here both hold all of theirs.
+        size, m = sizes[-1], flags.equal_history
+        n = m + 2  # full from evaluation m + 1 on
+        log(f"Peak memory with full histories of {m} pairs, {size} px, {n} evaluations:")
+        bench.ours(
+            f"history_ours_{size}", optimizer="lbfgs", evaluations=n, num_correction=m,
+            **inputs(size),
+        )  # fmt: skip
+        bench.peer(f"history_peer_{size}", size, n, pth, num_correction=m)
     if flags.modes:
         size, n = flags.mode_size, flags.mode_evaluations
         log(f"Our modes at {size} px:")
@@ -671,7 +684,7 @@ def finish(flags, jobs: list[dict], log=print, extra: dict | None = None) -> dic
     large = [int(s) for s in flags.large_sizes]
     scaling = [int(s) for s in flags.scaling_sizes]
     rounds = {size: {"ours": [], "peer": []} for size in sizes + large}
-    modes, overhead, scaled = {}, None, {}
+    modes, overhead, scaled, history = {}, None, {}, {}
     for job in jobs:  # recomputed, so that -report_only uses the current definitions
         name = job["name"]
         if "lines" in job:
@@ -689,7 +702,21 @@ def finish(flags, jobs: list[dict], log=print, extra: dict | None = None) -> dic
             modes[name] = job
         elif name == "lbfgs_overhead":
             overhead = job
+        elif side == "history":
+            history[rest.split("_")[0]] = job
     report = summarize(flags, rounds, modes, overhead, scaled, sizes, large, scaling)
+    if "ours" in history and "peer" in history:
+        ours, peer = history["ours"], history["peer"]
+        report["equal_history"] = {
+            "size": ours["spec"]["size"],
+            "pairs": ours["spec"]["num_correction"],
+            "ours_mib": ours["peak_rss"] / 2**20,
+            "peer_mib": peer["peak_rss"] / 2**20,
+        }
+        report["targets"][f"peak RSS ours/peer @{ours['spec']['size']}, full histories"] = {
+            "measured": ours["peak_rss"] / peer["peak_rss"],
+            "goal": "<= 1.0",
+        }
     report.update(extra or {})
     report["jobs"] = jobs
     (folder / "benchmark.json").write_text(json.dumps(report, indent=1, default=float))
@@ -876,6 +903,12 @@ def table(out: dict) -> list[str]:
             f"L-BFGS bookkeeping @{o['size']} px, {o['pairs']} pairs: "
             f"{o['overhead_s'] * 1e3:.1f} ms per iteration"
         )
+    if out.get("equal_history"):
+        h = out["equal_history"]
+        lines.append(
+            f"peak RSS @{h['size']} px with full histories of {h['pairs']} pairs: "
+            f"tf_style {h['ours_mib']:.0f} MiB, neural-style-pt {h['peer_mib']:.0f} MiB"
+        )
     if out["seconds_per_megapixel"]:
         spm = ", ".join(f"{k}: {v:.2f}" for k, v in out["seconds_per_megapixel"].items())
         lines.append(f"s per evaluation per megapixel: {spm}")
@@ -986,6 +1019,10 @@ def _define_flags() -> None:
     flags.DEFINE_integer("quality_size", 256, "Size of the float32 / bfloat16 loss comparison.")
     flags.DEFINE_integer("quality_evaluations", 100, "Its evaluations; 0 skips it.")
     flags.DEFINE_integer("overhead_size", 512, "Size of the L-BFGS bookkeeping run; 0 skips.")
+    flags.DEFINE_integer(
+        "equal_history", 5, "L-BFGS pairs of a memory round at the last -sizes size in which "
+        "both histories are full (the peer's grows by a pair per iteration); 0 skips it.",
+    )  # fmt: skip
     flags.DEFINE_integer("threads", 2, "Intra-op threads of both (inter-op: 1).")
     flags.DEFINE_boolean("caffe_parse", False, "Also time the Caffe import (tools/bench_caffe).")
     flags.DEFINE_integer("seed", 0, "Seed of the weights and the initial image.")
