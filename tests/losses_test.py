@@ -47,6 +47,16 @@ def test_gram_matrix_matches_numpy(rng, shape):
     np.testing.assert_allclose(got, np_gram(f), rtol=RTOL, atol=1e-7)
 
 
+def test_gram_gradient_for_an_asymmetric_upstream(rng):
+    # The Gram's own gradient F (dG + dG^T) / N: an asymmetric dG checks both terms.
+    f = rng.normal(size=(1, 5, 4, 3)).astype(np.float32)
+    w = rng.normal(size=(3, 3)).astype(np.float32)
+    _, grad = grad_of(lambda x: tf.reduce_sum(w * losses.gram_matrix(x)), f)
+    mat = f.reshape(-1, 3).astype(np.float64)
+    want = mat @ (w + w.T) / f.size
+    np.testing.assert_allclose(grad.numpy().reshape(-1, 3), want, rtol=RTOL, atol=1e-8)
+
+
 def test_content_loss_value_and_gradient(rng):
     f = rng.normal(size=(1, 4, 6, 5)).astype(np.float32)
     p = rng.normal(size=f.shape).astype(np.float32)
