@@ -145,6 +145,39 @@ def test_pooling_whose_windows_fit_pads_nothing(method):
     assert pads(x[:, :7])  # 7 rows: ceil rounding pads the last window
 
 
+@pytest.mark.parametrize("size", [(128, 128), (129, 131)])
+def test_large_2x2_max_pools_route_the_gradient_as_tensorflow_does(size):
+    # From 2^20 values on, VGG's 2x2 pools take a compiled gradient of their own. Every window's
+    # gradient must go where MaxPoolGrad sends it: to its first maximum, ties (ReLU zeros) too.
+    rng = np.random.default_rng(0)
+    x = tf.constant(np.maximum(rng.normal(size=(1, *size, 64)), 0).astype(np.float32))
+    rows, cols = -(-size[0] // 2), -(-size[1] // 2)
+    dy = tf.constant(rng.normal(size=(1, rows, cols, 64)).astype(np.float32))
+    layer = CaffePooling("max", (2, 2), (2, 2), (0, 0), "ceil")
+
+    def ours(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        return y, tape.gradient(y, x, dy)
+
+    def tensorflows(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            pads = [[0, 0], [0, 2 * rows - size[0]], [0, 2 * cols - size[1]], [0, 0]]
+            y = tf.nn.max_pool2d(tf.pad(x, pads, constant_values=-3e38), 2, 2, "VALID")
+        return y, tape.gradient(y, x, dy)
+
+    (y, dx), (want_y, want_dx) = ours(x, dy), tensorflows(x)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(dx, want_dx)
+    assert float(tf.reduce_mean(tf.cast(x == 0, tf.float32))) > 0.4  # many ties
+    traced = tf.function(ours).get_concrete_function(x, dy).graph.get_operations()
+    assert "MaxPoolGrad" not in {op.type for op in traced}
+    small = tf.function(ours).get_concrete_function(x[:, :8, :8], dy[:, :4, :4])
+    assert "MaxPoolGrad" in {op.type for op in small.graph.get_operations()}
+
+
 def test_pooling_config_round_trip():
     layer = CaffePooling("max", (3, 3), (2, 2), (1, 1), "ceil", name="pool0")
     config = layer.get_config()

@@ -101,6 +101,10 @@ class CaffePooling(keras.layers.Layer):
                 # Padding never wins a max: Caffe starts from -FLT_MAX and skips padded cells.
                 lowest = tf.constant(x.dtype.min, x.dtype)
                 x = tf.pad(x, pads, constant_values=lowest)
+            even = all(d is not None and d % 2 == 0 for d in x.shape[1:3])
+            large = (x.shape.num_elements() or 0) >= _COMPILED_POOL_MIN_SIZE
+            if window == strides == [1, 2, 2, 1] and even and large:
+                return _max_pool_2x2(x)
             return tf.nn.max_pool2d(x, window, strides, "VALID")
         if unpadded:
             return tf.nn.avg_pool2d(x, window, strides, "VALID")
@@ -138,6 +142,47 @@ class CaffePooling(keras.layers.Layer):
             "round_mode": self.round_mode,
             "global_pooling": self.global_pooling,
         }
+
+
+# Inputs from this many values on take `_max_pool_2x2`: its gradient saves about 7 ns per value
+# and evaluation on the 2-core CPU, and each new shape costs about 0.3 s of XLA compilation,
+# repaid within 45 evaluations from here on (VGG-19's pool1 to pool3 at 256 px, all four pools
+# at 512 px).
+_COMPILED_POOL_MIN_SIZE = 1 << 20
+
+
+def _max_pool_2x2(x):
+    """2x2 stride-2 max pooling (VGG's) whose gradient is a compiled XLA function.
+
+    TensorFlow's CPU MaxPoolGrad runs at about 0.5 GB/s: 250 ms for pool1 of a 512-px image
+    on the 2-core CPU, where the four pools' gradients take a tenth of a VGG-19 evaluation; the
+    same gradient as one fused XLA function takes 80 ms (the forward stays TensorFlow's).
+    """
+
+    @tf.custom_gradient
+    def pool(x):
+        y = tf.nn.max_pool2d(x, 2, 2, "VALID")
+        return y, lambda dy: _max_pool_2x2_gradient(x, y, dy)
+
+    return pool(x)
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _max_pool_2x2_gradient(x, y, dy):
+    """Each window's gradient goes to its first maximum in row-major order, as in Caffe, Torch
+    and TensorFlow's MaxPoolGrad (ties are common: ReLU zeros)."""
+    n, h, w, c = x.shape
+    windows = tf.reshape(x, [n, h // 2, 2, w // 2, 2, c])
+    maxima = tf.equal(windows, y[:, :, None, :, None, :])
+    taken = tf.zeros_like(maxima[:, :, :1, :, :1])
+    firsts = []
+    for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        first = maxima[:, :, i : i + 1, :, j : j + 1] & ~taken
+        taken |= first
+        firsts.append(first)
+    mask = tf.concat([tf.concat(firsts[:2], axis=4), tf.concat(firsts[2:], axis=4)], axis=2)
+    upstream = dy[:, :, None, :, None, :]
+    return tf.reshape(tf.where(mask, upstream, tf.zeros_like(upstream)), [n, h, w, c])
 
 
 def turned_kernel(kernel: tf.Tensor) -> tf.Tensor:
