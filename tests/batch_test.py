@@ -182,7 +182,8 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "tpu": tpu}))
 
 
 def _settings(config: StyleConfig) -> str:
-    keys = ("style_image", "model_file", "proto_file", "image_size", "num_iterations", "seed")
+    keys = ("style_image", "model_file", "proto_file", "image_size", "num_iterations", "seed",
+            "optimizer")  # fmt: skip
     values = {k: getattr(config, k) for k in keys}
     values.update(jobs=config.jobs, output_image=config.output_image, print_iter=0, save_iter=0)
     return json.dumps(values)
@@ -209,10 +210,10 @@ def _run_script(script: str, base: StyleConfig, tmp_path):
     return folder, json.loads(out.strip().splitlines()[-1])
 
 
-def _check_results(folder, jobs):
+def _check_results(folder, jobs, atol=1e-5):
     for i, expected in enumerate(_sequential(jobs)):
         found = np.load(folder / f"job{i}.npy")
-        np.testing.assert_allclose(found, expected, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(found, expected, rtol=0, atol=atol)
         assert os.path.exists(jobs[i].output_image)
 
 
@@ -224,6 +225,17 @@ def test_mirrored_replicas_equal_sequential_runs(base, tmp_path):
     _check_results(folder, batch.read_jobs(base))
     assert found["tpu"].startswith("-tpu local: no TPU reachable (")
     assert "leave out -tpu" in found["tpu"] and "\n" not in found["tpu"]
+
+
+@pytest.mark.slow
+def test_mirrored_replicas_with_adam_equal_sequential_runs(base, tmp_path):
+    # Each replica takes its own Adam step: Keras' apply_gradients would sum the gradients over
+    # the replicas, a merge_call that fails inside a replica's traced chunk.
+    # Adam's early steps are close to learning_rate * sign(g), so where a gradient is near 0 the
+    # float rounding of the replica's traced graph moves a pixel a little more (3e-5 measured).
+    base = base.replace(optimizer="adam")
+    folder, _ = _run_script(_MIRRORED, base, tmp_path)
+    _check_results(folder, batch.read_jobs(base), atol=1e-4)
 
 
 _WORKER = """

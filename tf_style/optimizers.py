@@ -443,7 +443,12 @@ class Adam(_FixedStepOptimizer):
                 variable.assign(tf.zeros_like(variable))
 
     def _propose(self) -> tuple[tf.Tensor, tf.Tensor]:
-        self._adam.apply_gradients([(tf.convert_to_tensor(self._grad), self.image)])
+        # Keras' Adam step and its step count, as apply_gradients makes them, without its sum
+        # of the gradients over tf.distribute replicas: each replica of a batch optimises its
+        # own job, and that sum (a merge_call) fails inside the replica's traced chunk.
+        grad = tf.convert_to_tensor(self._grad)
+        self._adam.update_step(grad, self.image, self._adam.learning_rate)
+        self._adam.iterations.assign_add(1)
         return self.image.read_value(), tf.constant(True)
 
 
