@@ -165,6 +165,39 @@ def test_lbfgs_iterates_match_numpy_transcription(name, m):
     np.testing.assert_allclose(opt.aux.numpy(), [loss, got[-1].sum()], rtol=1e-6)
 
 
+def kinked_fg(x):
+    """A weighted L1 distance minus a little curvature: the gradient changes by -0.1 s between
+    kinks, where y.s < 0 and L-BFGS keeps no pair, and jumps where coordinates cross 1.5."""
+    a = np.linspace(1.0, 2.0, x.size)
+    r = x - 1.5
+    return np.sum(a * np.abs(r) - 0.05 * r**2), a * np.sign(r) - 0.1 * r
+
+
+@pytest.mark.parametrize("m", [3, 100])
+def test_lbfgs_products_with_the_gradient_follow_the_history(m):
+    # The direction takes s_i.g and y_i.g from the pass that kept the latest pair, or from
+    # their own pass when the step kept none (y.s <= 1e-10). After every evaluation they must
+    # be the products of the history and the current gradient, also when a step keeps no
+    # pair while others are kept (the kinks make the trajectory too sensitive to rounding for
+    # the transcription test, so this checks the state itself, in float64 numpy).
+    problem = Problem(kinked_fg, 1.5 + np.random.default_rng(1).normal(size=SHAPE), None)
+    opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0, num_correction=m)
+    kept, skipped_with_pairs = [], 0
+    for _ in range(20):
+        opt.run(1)
+        k = int(opt._num_pairs.numpy())
+        state = (k, int(opt._head.numpy()))  # both stay put when a step keeps no pair
+        skipped_with_pairs += k > 0 and state == kept[-1]
+        kept.append(state)
+        size = opt.image.shape.num_elements()
+        g = opt._grad.numpy().ravel().astype(np.float64)
+        for history, products in ((opt._s_hist, opt._sg), (opt._y_hist, opt._yg)):
+            want = history.numpy()[:k, :size].astype(np.float64) @ g
+            np.testing.assert_allclose(products.numpy()[:k], want, rtol=1e-5, atol=1e-6)
+    assert skipped_with_pairs >= 2, kept
+    assert max(kept)[0] >= 3, kept
+
+
 @pytest.mark.parametrize("name", ["lbfgs", "adam"])
 def test_chunks_equal_one_run_without_retracing(name):
     problem = make_problem("rosenbrock_image")
