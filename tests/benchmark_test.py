@@ -118,6 +118,21 @@ def test_worker_run_summary_table_and_plot(tiny_vgg, tmp_path):
     ratio = report["targets"]["peak RSS ours/peer @32, full histories"]["measured"]
     assert ratio == pytest.approx(0.5)
     assert any("with full histories of 5 pairs" in line for line in printed)
+    # A peer round (here a copy of ours) and a bfloat16 round with the same losses twice as
+    # fast: the speed ratios, the time to the peer's loss and the loss after as many
+    # evaluations as float32's.
+    bf16 = dict(job, name="bf16_32_r0", evals=[[t / 2, *rest] for t, *rest in saved["evals"]])
+    peer = dict(job, name="peer_32_r0")
+    report = benchmark.finish(Flags, bench.jobs + [peer, bf16], printed.append)
+    targets = {k: v["measured"] for k, v in report["targets"].items()}
+    assert targets["float32 speed vs peer @32"] == pytest.approx(1.0)
+    assert targets["bfloat16 speed vs peer float32 @32"] == pytest.approx(2.0)
+    # (float32's curve comes within 1e-4 of the peer's final loss one evaluation early here.)
+    float32_time = targets["float32 time to peer's loss, ours/peer"]
+    assert 0 < float32_time <= 1
+    assert targets["bfloat16 time to peer's loss, ours/peer"] == pytest.approx(float32_time / 2)
+    assert targets["bfloat16 loss / float32 loss - 1 after 4 evaluations @32"] == 0
+    assert any(line.startswith("32 | tf_style bfloat16 |") for line in printed)
 
 
 def test_precision_is_validated():
