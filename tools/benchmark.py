@@ -805,8 +805,9 @@ def summarize(flags, rounds, modes, overhead, scaled, history, sizes, large, sca
                 )
         if ours and bf16:
             # bfloat16's loss over float32's after the same number of evaluations, at each
-            # quarter of the shorter run.
+            # quarter of the peer's run (or of the shorter of ours).
             n = min(len(ours[0]["curve"]), len(bf16[0]["curve"]))
+            n = min(n, len(peer[0]["curve"])) if peer else n
             row["bf16_loss_ratio"] = {
                 k: bf16[0]["curve"][k - 1][1] / ours[0]["curve"][k - 1][1]
                 for k in sorted({max(1, n * q // 4) for q in (1, 2, 3, 4)})
