@@ -792,7 +792,8 @@ def summarize(flags, rounds, modes, overhead, scaled, history, sizes, large, sca
             n = len(peer[0]["curve"])
             row["time_to_peer_loss"] = []
             for k in sorted({max(1, n * q // 4) for q in (1, 2, 3, 4)}):
-                at, target = peer[0]["curve"][k - 1]
+                target = peer[0]["curve"][k - 1][1]  # the same in every round
+                at = statistics.median(j["curve"][k - 1][0] for j in peer)
                 mark = {"evaluations": k, "peer_s": at, "peer_loss": target}
                 for side, jobs in (("ours_s", ours), ("bf16_s", bf16)):
                     if jobs:
