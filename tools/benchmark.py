@@ -14,10 +14,13 @@ term that differs from the original's (semantics.md section 12). First the itera
 of the two are compared (a check of losses, gradients and the L-BFGS steps alike).
 
 Every measured run is a fresh process; ours (A) and the peer's (B) alternate A, B, A, B, with a
-2048^2 SGEMM timed before and after each (performance.md 6.2: this VM's speed swings). Then our
-own modes (optimizers, bfloat16, XLA), the L-BFGS bookkeeping on a trivial objective, and the
-scaling with image size. Results go to `out_dir/benchmark.json` and `out_dir/loss_vs_time.png`;
-the table is printed last. Without `-peer_dir` (or without torch) the peer rounds are skipped.
+2048^2 SGEMM timed before and after each (performance.md 6.2: this VM's speed swings). At the
+first size a bfloat16 run of ours joins each round, ours run a quarter longer, and the time to
+reach the peer's loss is taken at each quarter of its run. Then our own modes (optimizers,
+bfloat16, XLA), float32 against bfloat16 over a longer run, the L-BFGS bookkeeping on a trivial
+objective, and the scaling with image size. Results go to `out_dir/benchmark.json` and
+`out_dir/loss_vs_time.png`; the table is printed last. Without `-peer_dir` (or without torch)
+the peer rounds are skipped.
 """
 
 from __future__ import annotations
