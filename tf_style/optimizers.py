@@ -309,7 +309,6 @@ class LBFGS(_FixedStepOptimizer):
         self._m = m
         # XLA needs static shapes: a compiled chunk reads every slot (the masks zero the unused).
         self._slice_rows = not jit_compile
-        self._jit = jit_compile
         self._write_pair = _function(self._write_pair_rows, jit_compile=True)
 
     def _reset_state(self) -> None:
@@ -370,15 +369,12 @@ class LBFGS(_FixedStepOptimizer):
     def _products(self, history: tf.Variable, vectors: list, rows: tf.Tensor | int) -> tf.Tensor:
         """``[v.h_i for v in vectors]`` for every slot i, in one pass over `history`.
 
-        Slots from `rows` on read 0. A leading slice of the 64-byte aligned rows shares the
-        history's buffer. Products accumulate in float32, as the BLAS dot of the original's
-        Torch does; the result is in the scalar type.
+        Slots from `rows` on read 0. Products accumulate in float32, as the BLAS dot of the
+        original's Torch does; the result is in the scalar type.
         """
-        h = tf.convert_to_tensor(history)
-        if not isinstance(rows, int):
-            h = h[:rows]
+        h = _leading(history, rows)
         v = tf.stack(vectors)
-        if self._jit:
+        if not self._slice_rows:  # under XLA
             # XLA:CPU runs the [k, n] x [n, rows] form as a naive loop (10x slower).
             out = tf.transpose(tf.matmul(h, v, transpose_b=True))
         else:
@@ -441,17 +437,20 @@ class LBFGS(_FixedStepOptimizer):
         tf.cond(ys > _LBFGS_MIN_YS, push, keep)
 
 
-def _combination(history: tf.Variable, v: tf.Tensor, rows: tf.Tensor | int) -> tf.Tensor:
-    """``history^T @ v`` over slots ``[0, rows)``, in one pass at memory bandwidth.
+def _leading(history: tf.Variable, rows: tf.Tensor | int) -> tf.Tensor:
+    """The history's slots ``[0, rows)``; an int `rows` (under XLA) is every slot.
 
     Until the ring buffer is full its pairs are exactly those first slots, and a short run
-    reads only what it has kept; an int `rows` (under XLA) takes every slot. A leading slice
-    of the 64-byte aligned rows shares the buffer; others would be copied.
+    reads only what it has kept. A leading slice of the 64-byte aligned rows shares the
+    buffer; others would be copied.
     """
     h = tf.convert_to_tensor(history)
-    if not isinstance(rows, int):
-        h = h[:rows]
-    return tf.linalg.matvec(h, v[:rows], transpose_a=True)
+    return h if isinstance(rows, int) else h[:rows]
+
+
+def _combination(history: tf.Variable, v: tf.Tensor, rows: tf.Tensor | int) -> tf.Tensor:
+    """``history^T @ v`` over slots ``[0, rows)``, in one pass at memory bandwidth."""
+    return tf.linalg.matvec(_leading(history, rows), v[:rows], transpose_a=True)
 
 
 def _with_row_and_column(matrix: tf.Variable, at: tf.Tensor, row: tf.Tensor, column: tf.Tensor):

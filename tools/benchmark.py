@@ -748,11 +748,16 @@ def _stable(job: dict) -> bool:
     return abs(after - before) <= 0.25 * max(before, after)
 
 
+def _quarters(n: int) -> list[int]:
+    """The evaluation counts at each quarter of a run of `n` (at least 1, without repeats)."""
+    return sorted({max(1, n * q // 4) for q in (1, 2, 3, 4)})
+
+
 def summarize(flags, rounds, modes, overhead, scaled, history, sizes, large, scaling) -> dict:
     """Medians, ratios and the targets' verdicts from the raw jobs."""
     out = {"sizes": {}, "modes": {}, "targets": {}}
     for size, pair in rounds.items():
-        ours, peer, bf16 = _good(pair["ours"]), _good(pair["peer"]), _good(pair.get("bf16", []))
+        ours, peer, bf16 = _good(pair["ours"]), _good(pair["peer"]), _good(pair["bf16"])
         row = {"flops": evaluation_flops(size, size)}
         for side, jobs in (("ours", ours), ("bf16", bf16), ("peer", peer)):
             if not jobs:
@@ -794,7 +799,7 @@ def summarize(flags, rounds, modes, overhead, scaled, history, sizes, large, sca
             # line search), and then which run is lower at the end is rounding's luck, not speed.
             n = len(peer[0]["curve"])
             row["time_to_peer_loss"] = []
-            for k in sorted({max(1, n * q // 4) for q in (1, 2, 3, 4)}):
+            for k in _quarters(n):
                 target = peer[0]["curve"][k - 1][1]  # the same in every round
                 at = statistics.median(j["curve"][k - 1][0] for j in peer)
                 mark = {"evaluations": k, "peer_s": at, "peer_loss": target}
@@ -813,8 +818,7 @@ def summarize(flags, rounds, modes, overhead, scaled, history, sizes, large, sca
             n = min(len(ours[0]["curve"]), len(bf16[0]["curve"]))
             n = min(n, len(peer[0]["curve"])) if peer else n
             row["bf16_loss_ratio"] = {
-                k: bf16[0]["curve"][k - 1][1] / ours[0]["curve"][k - 1][1]
-                for k in sorted({max(1, n * q // 4) for q in (1, 2, 3, 4)})
+                k: bf16[0]["curve"][k - 1][1] / ours[0]["curve"][k - 1][1] for k in _quarters(n)
             }
         out["sizes"][size] = row
     for name, job in modes.items():
@@ -911,6 +915,10 @@ def targets(out: dict, sizes: list, mode_size: int) -> dict:
     return {k: {"measured": v, "goal": g} for k, (v, g) in t.items()}
 
 
+def _seconds(values: list) -> str:
+    return ", ".join("never" if v is None else f"{v:.1f}" for v in values) + " s"
+
+
 def table(out: dict) -> list[str]:
     """The printed summary: per size, modes, then the ratios and targets last."""
     lines = ["", "size | side | s/eval median (min) | eff. GFLOP/s | peak RSS MiB | start-up s"]
@@ -933,15 +941,11 @@ def table(out: dict) -> list[str]:
             worst = max(row["parity"]["max_rel_per_evaluation"])
             lines.append(f"{size} | parity of per-layer losses, evaluations 1-5: {worst:.1e}")
         for mark in row.get("time_to_peer_loss", []):
-
-            def seconds(values):
-                return ", ".join("never" if v is None else f"{v:.1f}" for v in values) + " s"
-
-            bf16 = f", bfloat16 {seconds(mark['bf16_s'])}" if "bf16_s" in mark else ""
+            bf16 = f", bfloat16 {_seconds(mark['bf16_s'])}" if "bf16_s" in mark else ""
             lines.append(
                 f"{size} | time to the peer's loss after {mark['evaluations']} evaluations "
                 f"({mark['peer_loss']:.5g}): peer {mark['peer_s']:.1f} s, ours "
-                f"{seconds(mark['ours_s'])}{bf16}"
+                f"{_seconds(mark['ours_s'])}{bf16}"
             )
     if out["modes"]:
         lines += ["", "mode | s/eval median (min) | evals/iteration | first call s | loss"]
