@@ -374,3 +374,41 @@ def test_a_run_that_cannot_fit_stops_before_allocating(base, tmp_path, monkeypat
     with pytest.raises(memory.MemoryEstimateError, match="-lbfgs_num_correction 5"):
         run(base)
     assert list(tmp_path.iterdir()) == []
+
+
+def losses_by_iteration(log):
+    return [float(line.split(": ")[1]) for line in log.splitlines() if "Total loss" in line]
+
+
+def test_bfloat16_lbfgs_starts_with_float32_evaluations(base, images, monkeypatch):
+    from tf_style import memory, optimizers
+
+    k = optimizers.WARMUP_EVALUATIONS
+    every = base.replace(num_iterations=k + 3, print_iter=1, save_iter=0)
+    _, log32 = run(every)
+    _, log16 = run(every.replace(precision="bfloat16"))
+    assert "L-BFGS's first 5 evaluations run in float32" in log16
+    assert "float32 (" not in log32
+    float32, bfloat16 = losses_by_iteration(log32), losses_by_iteration(log16)
+    # Iterations 1-5 are float32's (printed with 6 decimals), then bfloat16's own.
+    np.testing.assert_allclose(bfloat16[:k], float32[:k], rtol=1e-6)
+    assert all(abs(b / f - 1) > 1e-5 for b, f in zip(bfloat16[k:], float32[k:]))
+    # A Stylizer's next run captures the warm-up's targets again: it equals a fresh run.
+    other = every.replace(precision="bfloat16", style_image=str(images["style2"]))
+    stylizer = engine.Stylizer()
+    stylizer.run(every.replace(precision="bfloat16"))
+    np.testing.assert_array_equal(stylizer.run(other), engine.run(other))
+    # Not with Adam, nor when float32 would not fit (bfloat16 then runs from the start).
+    assert "float32 (" not in run(every.replace(precision="bfloat16", optimizer="adam"))[1]
+    estimate = memory.estimate_peak_bytes
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 1 << 40)
+    monkeypatch.setattr(
+        memory,
+        "estimate_peak_bytes",
+        lambda *a, precision="float32", **k: (
+            estimate(*a, precision=precision, **k) * (1 << 20 if precision == "float32" else 1)
+        ),
+    )
+    _, lean = run(every.replace(precision="bfloat16"))
+    assert "float32 (" not in lean
+    assert abs(losses_by_iteration(lean)[1] / float32[1] - 1) > 1e-5

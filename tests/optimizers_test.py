@@ -340,6 +340,46 @@ def test_tfp_lbfgs_line_search_backs_off_from_nan():
     np.testing.assert_allclose(opt.loss.numpy(), quadratic_fg(np.zeros(48))[0], rtol=1e-6)
 
 
+def shifted_quadratic_fg(x):
+    """Another quadratic (minimum 0.5, other curvatures): the warm-up objective below."""
+    a = np.linspace(3.0, 0.5, x.size)
+    return 0.5 * np.sum(a * (x - 0.5) ** 2), a * (x - 0.5)
+
+
+def test_lbfgs_warmup_objective_serves_the_first_evaluations():
+    # The float32 objective of a bfloat16 run serves evaluations 1-5, the run's own the rest,
+    # in one traced chunk, and again after reset(): the iterates are the float64
+    # transcription's with a function that switches after 5 calls.
+    k = optimizers.WARMUP_EVALUATIONS
+    warm, main = Problem(shifted_quadratic_fg, np.zeros(SHAPE), None), make_problem("quadratic")
+    calls = []
+
+    def switching_fg(x):
+        calls.append(x)
+        return (shifted_quadratic_fg if len(calls) <= k else quadratic_fg)(x)
+
+    want = np_lbfgs(switching_fg, main.x0, 12, 100)
+    opt = optimizers.make_optimizer(
+        "lbfgs", main.objective, main.x0, num_correction=100, warmup=warm.objective
+    )
+    for _ in range(2):
+        got = []
+        for _ in range(12):
+            opt.run(1)
+            got.append(opt.image.numpy().ravel())
+            # aux[0] is the loss of whichever objective evaluated the image.
+            fg = shifted_quadratic_fg if len(got) <= k else quadratic_fg
+            np.testing.assert_allclose(opt.aux.numpy()[0], fg(got[-1])[0], rtol=1e-5)
+        np.testing.assert_allclose(np.array(got), want, rtol=1e-4, atol=1e-4)
+        opt.reset(main.x0)
+    assert (warm.traces, main.traces) == (1, 1)
+    # Without the warm-up the run differs from the second evaluation on.
+    plain = np_lbfgs(quadratic_fg, main.x0, 12, 100)
+    assert np.abs(plain[1:] - want[1:]).max() > 0.1
+    with pytest.raises(ValueError, match="lbfgs only"):
+        optimizers.make_optimizer("adam", main.objective, main.x0, warmup=warm.objective)
+
+
 def test_titles_and_unknown_name():
     problem = make_problem("quadratic")
     assert optimizers.make_optimizer("lbfgs", problem.objective, problem.x0).title == "L-BFGS"

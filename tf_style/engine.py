@@ -303,7 +303,12 @@ class Stylizer:
             net_content, net_styles = network_inputs(config, *images)
             with tf.device(devices[0]):
                 x0 = _capture(
-                    config, prepared.objective, prepared.space, net_content, net_styles, reporter
+                    config,
+                    (prepared.objective, prepared.warmup),
+                    prepared.space,
+                    net_content,
+                    net_styles,
+                    reporter,
                 )
                 prepared.optimizer.reset(x0)
             prepared = dataclasses.replace(prepared, content=images[0])
@@ -373,6 +378,7 @@ class Prepared:
     objective: Objective
     content: np.ndarray  # the content image as float RGB, for -original_colors
     space: ColorSpace
+    warmup: Objective | None = None  # float32, for L-BFGS's first evaluations in bfloat16
 
 
 def load_model(config: StyleConfig, reporter: Reporter):
@@ -440,9 +446,18 @@ def prepare(
             precision=config.precision,
             device=devices[0],
         )
+        warmup = _warmup_extractor(
+            config, model, (content_layers, style_layers), net_content.shape[:2], devices[0]
+        )
         if len(devices) > 1:
             cuts = split_points(config.multigpu_strategy, extractor, config.tv_weight, len(devices))
             extractor = split_extractor(extractor, cuts, devices)
+            warmup = warmup and split_extractor(warmup, cuts, devices)
+        if warmup is not None:
+            reporter.note(
+                f"-precision bfloat16: L-BFGS's first {optimizers.WARMUP_EVALUATIONS} "
+                "evaluations run in float32 (bfloat16 cannot resolve the small initial image)."
+            )
         for index in extractor.replaced_pools:
             reporter.replacing_pooling(index)
         for i, (name, index) in enumerate(zip(extractor.names, extractor.indices)):
@@ -450,35 +465,61 @@ def prepare(
                 reporter.setup_layer("content", index, name)
             if i in extractor.style:
                 reporter.setup_layer("style", index, name)
-        objective = Objective(
-            extractor,
-            content_weight=config.content_weight,
-            style_weight=config.style_weight,
-            tv_weight=config.tv_weight,
-            normalize_gradients=config.normalize_gradients,
-        )
+        objective = _objective(config, extractor)
+        warmup = warmup and _objective(config, warmup)
         optimizer = optimizers.make_optimizer(
             config.optimizer,
             objective,
-            _capture(config, objective, space, net_content, net_styles, reporter),
+            _capture(config, (objective, warmup), space, net_content, net_styles, reporter),
             learning_rate=config.learning_rate,
             num_correction=config.num_correction,
             jit_compile=config.jit,
             float64_scalars=tf.DeviceSpec.from_string(devices[0]).device_type != "TPU",
+            warmup=warmup,
         )
         if resume_from is not None:
             checkpoint.restore(resume_from, optimizer)
             reporter.note(f"Resuming from iteration {optimizer.iterations} ({resume_from}).")
-        return Prepared(optimizer, objective, content, space)
+        return Prepared(optimizer, objective, content, space, warmup)
 
 
-def _capture(config, objective, space, net_content, net_styles, reporter) -> np.ndarray:
-    """Captures the content and style targets; returns the initial image."""
+def _objective(config: StyleConfig, extractor) -> Objective:
+    return Objective(
+        extractor,
+        content_weight=config.content_weight,
+        style_weight=config.style_weight,
+        tv_weight=config.tv_weight,
+        normalize_gradients=config.normalize_gradients,
+    )
+
+
+def _warmup_extractor(config, model, layers, size, device):
+    """The float32 extractor of L-BFGS's first evaluations in a bfloat16 run (see
+    `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit."""
+    if config.precision != "bfloat16" or config.optimizer != "lbfgs":
+        return None
+    warmup = build_extractor(model, *layers, config.pooling, recompute=config.recompute)
+    # Its activations take twice bfloat16's memory while the L-BFGS history is still short
+    # (all of it with -jit, which allocates it at once).
+    need = memory.estimate_peak_bytes(
+        warmup, *size, optimizer="lbfgs", recompute=config.recompute,
+        num_correction=config.num_correction if config.jit else optimizers.WARMUP_EVALUATIONS,
+    )  # fmt: skip
+    have = memory.available_bytes(device)
+    return warmup if have is None or need <= have else None
+
+
+def _capture(config, objectives, space, net_content, net_styles, reporter) -> np.ndarray:
+    """Captures the content and style targets of each objective (None: skipped); returns the
+    initial image."""
+    objectives = [o for o in objectives if o is not None]
     reporter.capturing_content()
-    objective.capture_content(space.to_net(net_content))
+    for objective in objectives:
+        objective.capture_content(space.to_net(net_content))
     for i in range(1, len(net_styles) + 1):
         reporter.capturing_style(i)
-    objective.capture_styles([space.to_net(s) for s in net_styles], config.blend_weights)
+    for objective in objectives:
+        objective.capture_styles([space.to_net(s) for s in net_styles], config.blend_weights)
     return initial_image(config, net_content, space, reporter)
 
 
