@@ -288,22 +288,27 @@ def vgg_layers(
     fc=(4096, 4096, 1000),
     seed: int = 0,
     in_size: int | tuple[int, int] = 224,
+    conv_bias: float = 0.0,
 ) -> list[dict]:
     """The layer dicts of a VGG-16/19-shaped net with seeded He-normal weights.
 
     Names follow the Oxford release: conv1_1, relu1_1, ..., pool1..pool5, fc6, relu6, drop6,
-    fc7, relu7, drop7, fc8, prob. `fc=None` leaves out the classifier.
+    fc7, relu7, drop7, fc8, prob. `fc=None` leaves out the classifier. The convolutions'
+    biases are zero, or with `conv_bias` > 0 drawn from N(conv_bias, conv_bias^2) by a
+    generator of their own (the weights stay those of `seed`).
     """
     per_block = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}[depth]
     rng = np.random.default_rng(seed)
+    bias_rng = np.random.default_rng([seed, 1])
     layers, bottom, channels = [], "data", 3
     for block, (n, width) in enumerate(zip(per_block, widths, strict=True), start=1):
         for i in range(1, n + 1):
             name = f"conv{block}_{i}"
             w = _he(rng, (width, channels, 3, 3), channels * 9)
-            layers.append(
-                conv(name, bottom, name, w, np.zeros(width, np.float32), pad=1, kernel_size=3)
-            )
+            b = np.zeros(width, np.float32)
+            if conv_bias:
+                b += conv_bias * (1 + bias_rng.standard_normal(width, np.float32))
+            layers.append(conv(name, bottom, name, w, b, pad=1, kernel_size=3))
             layers.append(simple(f"relu{block}_{i}", "ReLU", name, name))
             bottom, channels = name, width
         pool = {"pool": "MAX", "kernel_size": 2, "stride": 2}
