@@ -64,6 +64,10 @@ def test_time_to_loss_and_parity():
     same = {"first_losses": [[1.0, 2.0], [0.5, 1.0]]}
     off = {"first_losses": [[1.0, 2.0], [0.5, 1.1]]}
     assert benchmark.parity(same, same)["ok"]
+    # Rounds pair by their number (each has its own start), also when one failed.
+    ours = [{"name": "ours_32_r0"}, {"name": "ours_32_r1"}]
+    peer = [{"name": "peer_32_r1"}]
+    assert benchmark._paired(ours, peer) == [(ours[1], peer[0])]
     result = benchmark.parity(same, off)
     assert not result["ok"] and result["max_rel_per_evaluation"][1] == pytest.approx(0.1 / 1.1)
 

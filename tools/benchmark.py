@@ -8,15 +8,17 @@ One seeded synthetic VGG-19 (the real weights cannot be downloaded here) is writ
 run through its own `neural_style.py`; its code is never part of this repository). Both solve
 the same problem: the same square content and style images, already at the run's size (so no
 resize happens on either side), the peer's preprocessing (x255, BGR, mean) fed to tf_style as
-arrays, the peer's own `torch.randn * 0.001` initial image, fixed-step L-BFGS with 100 pairs,
-default content and style weights and layers. TV is off in both: neural-style-pt's TV is an L1
-term that differs from the original's (semantics.md section 12). First the iteration-1..5 losses
-of the two are compared (a check of losses, gradients and the L-BFGS steps alike).
+arrays, the peer's own `torch.randn * 0.001` initial image (seeded per round), fixed-step
+L-BFGS with 100 pairs, default content and style weights and layers. TV is off in both:
+neural-style-pt's TV is an L1 term that differs from the original's (semantics.md section 12).
+First the iteration-1..5 losses of the two are compared (a check of losses, gradients and the
+L-BFGS steps alike).
 
 Every measured run is a fresh process; ours (A) and the peer's (B) alternate A, B, A, B, with a
 2048^2 SGEMM timed before and after each (performance.md 6.2: this VM's speed swings). At the
 first size a bfloat16 run of ours joins each round, ours run a quarter longer, and the time to
-reach the peer's loss is taken at each quarter of its run. Then our own modes (optimizers,
+reach the peer's loss is taken at each quarter of its run; each round starts from its own
+noise (seed + round), and the ratios are medians over the rounds. Then our own modes (optimizers,
 bfloat16, XLA), float32 against bfloat16 over a longer run, the L-BFGS bookkeeping on a trivial
 objective, and the scaling with image size. Results go to `out_dir/benchmark.json` and
 `out_dir/loss_vs_time.png`; the table is printed last. Without `-peer_dir` (or without torch)
@@ -26,6 +28,7 @@ the peer rounds are skipped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -105,17 +108,19 @@ finally:
 """
 )
 
-# Writes the state_dict and the peer's seeded initial images (torch.manual_seed(seed), then
-# the peer's `torch.randn(C, H, W).mul(0.001)`).
+# Writes the state_dict and the peer's seeded initial images, for each seed and size
+# (torch.manual_seed(seed), then the peer's `torch.randn(C, H, W).mul(0.001)`).
 _PEER_SETUP = """
 import sys, numpy as np, torch
-weights, pth, seed, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+weights, pth, seeds, folder = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 if weights != "-":
     arrays = np.load(weights)
     torch.save({k: torch.from_numpy(arrays[k]) for k in arrays.files}, pth)
-for size in map(int, sys.argv[5:]):
-    torch.manual_seed(seed)
-    np.save(f"{folder}/init_{size}.npy", torch.randn(3, size, size).mul(0.001).numpy())
+for seed in map(int, seeds.split(",")):
+    for size in map(int, sys.argv[5:]):
+        torch.manual_seed(seed)
+        init = torch.randn(3, size, size).mul(0.001).numpy()
+        np.save(f"{folder}/init_{size}_s{seed}.npy", init)
 """
 
 
@@ -392,7 +397,13 @@ class Bench:
         return result
 
     def peer(
-        self, name: str, size: int, evaluations: int, pth: Path, num_correction: int = 100
+        self,
+        name: str,
+        size: int,
+        evaluations: int,
+        pth: Path,
+        num_correction: int = 100,
+        seed: int = 0,
     ) -> dict | None:
         """One run of neural-style-pt's own CLI on the prepared images."""
         out = self.folder / f"{name}.json"
@@ -405,7 +416,7 @@ class Bench:
             "-optimizer", "lbfgs", "-lbfgs_num_correction", str(num_correction),
             "-num_iterations", str(evaluations), "-print_iter", "1", "-save_iter", "0",
             "-content_weight", str(CONTENT_WEIGHT), "-style_weight", str(STYLE_WEIGHT),
-            "-tv_weight", "0", "-init", "random", "-seed", "0",
+            "-tv_weight", "0", "-init", "random", "-seed", str(seed),
             "-model_file", str(pth), "-output_image", str(self.folder / f"{name}.png"),
         ]  # fmt: skip
         command = [self.peer_python, str(script), str(out), self.peer_dir, *args]
@@ -554,11 +565,6 @@ def plot(curves: dict[str, list], path: Path) -> None:
 # The benchmark.
 
 
-def _median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def run_benchmark(flags, log=print) -> dict:
     """Runs every measurement the flags ask for; returns the report (also saved as JSON)."""
     folder = Path(flags.out_dir).resolve()
@@ -592,6 +598,10 @@ def run_benchmark(flags, log=print) -> dict:
     for size in all_sizes:
         np.save(folder / f"content_{size}.npy", peer_preprocess(folder / f"content_{size}.png"))
         np.save(folder / f"style_{size}.npy", peer_preprocess(folder / f"style_{size}.png"))
+    # Each round starts from its own noise: from a tiny start the original's fixed-step L-BFGS
+    # magnifies rounding (ours and the peer's losses part by 5e-4 after 5 evaluations and by
+    # x2.5 after 25, then meet again), so a time to the peer's loss is a median over starts.
+    seeds = [flags.seed + r for r in range(max(flags.rounds, 1))]
     if peer_dir:
         setup = [
             flags.peer_python,
@@ -599,7 +609,7 @@ def run_benchmark(flags, log=print) -> dict:
             _PEER_SETUP,
             str(npz) if npz.exists() else "-",
             str(pth),
-            str(flags.seed),
+            ",".join(map(str, seeds)),
         ]
         done = subprocess.run(
             setup + [str(folder), *map(str, all_sizes)], capture_output=True, text=True
@@ -610,23 +620,26 @@ def run_benchmark(flags, log=print) -> dict:
     if not peer_dir:
         from tf_style import preprocess
 
+        for seed in seeds:
+            for size in all_sizes:
+                init = preprocess.random_init(size, size, seed)[0].transpose(2, 0, 1)
+                np.save(folder / f"init_{size}_s{seed}.npy", init)
+    for seed in seeds:  # the peer's CHW noise -> NHWC
         for size in all_sizes:
-            init = preprocess.random_init(size, size, flags.seed)[0].transpose(2, 0, 1)
-            np.save(folder / f"init_{size}.npy", init)
-    for size in all_sizes:  # the peer's CHW noise -> NHWC
-        init = np.load(folder / f"init_{size}.npy")
-        np.save(folder / f"init_{size}.npy", np.ascontiguousarray(init.transpose(1, 2, 0)[None]))
+            path = folder / f"init_{size}_s{seed}.npy"
+            init = np.load(path).transpose(1, 2, 0)[None]
+            np.save(path, np.ascontiguousarray(init))
     npz.unlink(missing_ok=True)
 
     bench = Bench(folder, flags.threads, peer_dir, flags.peer_python, log)
 
-    def inputs(size):
+    def inputs(size, seed=flags.seed):
         return {
             "model": str(converted),
             "size": size,
             "content": str(folder / f"content_{size}.npy"),
             "style": str(folder / f"style_{size}.npy"),
-            "init": str(folder / f"init_{size}.npy"),
+            "init": str(folder / f"init_{size}_s{seed}.npy"),
         }
 
     def evaluations(size):
@@ -641,13 +654,14 @@ def run_benchmark(flags, log=print) -> dict:
             # to reach the peer's loss, which rounding (or bfloat16) may reach an evaluation or
             # two later.
             more = n // 4 if size == sizes[0] else 0
-            bench.ours(f"ours_{size}_r{r}", optimizer="lbfgs", evaluations=n + more, **inputs(size))
+            start = inputs(size, seeds[r])
+            bench.ours(f"ours_{size}_r{r}", optimizer="lbfgs", evaluations=n + more, **start)
             if peer_dir and (flags.large_peer or size not in large):
-                bench.peer(f"peer_{size}_r{r}", size, n, pth)
+                bench.peer(f"peer_{size}_r{r}", size, n, pth, seed=seeds[r])
             if size == sizes[0] and flags.bfloat16_rounds:
                 bench.ours(
                     f"bf16_{size}_r{r}", optimizer="lbfgs", precision="bfloat16",
-                    evaluations=n + more, **inputs(size),
+                    evaluations=n + more, **start,
                 )  # fmt: skip
     if flags.equal_history and peer_dir:
         # In the rounds above both histories hold the few pairs of a short run (ours are
@@ -659,7 +673,7 @@ def run_benchmark(flags, log=print) -> dict:
             f"history_ours_{size}", optimizer="lbfgs", evaluations=n, num_correction=m,
             **inputs(size),
         )  # fmt: skip
-        bench.peer(f"history_peer_{size}", size, n, pth, num_correction=m)
+        bench.peer(f"history_peer_{size}", size, n, pth, num_correction=m, seed=flags.seed)
     if flags.modes:
         from tf_style.optimizers import WARMUP_EVALUATIONS
 
@@ -773,6 +787,12 @@ def _stable(job: dict) -> bool:
     return abs(after - before) <= 0.25 * max(before, after)
 
 
+def _paired(jobs: list, others: list) -> list[tuple]:
+    """(job, other) of the same round (the same start), from names ending in _r<round>."""
+    rounds = {o["name"].rsplit("_r", 1)[1]: o for o in others}
+    return [(j, rounds[r]) for j in jobs if (r := j["name"].rsplit("_r", 1)[1]) in rounds]
+
+
 def _quarters(n: int) -> list[int]:
     """The evaluation counts at each quarter of a run of `n` (at least 1, without repeats)."""
     return sorted({max(1, n * q // 4) for q in (1, 2, 3, 4)})
@@ -812,38 +832,48 @@ def summarize(flags, rounds, modes, overhead, scaled, history, sizes, large, sca
             # Per-round ratios B/A (peer time over ours: > 1 means we are faster).
             ratios = [
                 statistics.median(b["per_eval"]) / statistics.median(a["per_eval"])
-                for a, b in zip(ours, peer)
+                for a, b in _paired(ours, peer)
             ]
             row["speedup_per_round"] = ratios
             row["speedup_median"] = statistics.median(ratios)
             row["memory_ratio"] = row["ours"]["peak_rss_mib"] / row["peer"]["peak_rss_mib"]
             row["parity"] = parity(ours[0], peer[0])
             row["peer_final_loss"] = peer[0]["curve"][-1][1]
-            # The time to reach the peer's loss after k evaluations, for k at each quarter of
-            # its run: after many evaluations a trajectory may turn chaotic (fixed steps, no
-            # line search), and then which run is lower at the end is rounding's luck, not speed.
+            # The time to reach the peer's loss after k evaluations, at each quarter of its
+            # run, round by round (each round has its own start; see run_benchmark).
             n = len(peer[0]["curve"])
             row["time_to_peer_loss"] = []
             for k in _quarters(n):
-                target = peer[0]["curve"][k - 1][1]  # the same in every round
-                at = statistics.median(j["curve"][k - 1][0] for j in peer)
-                mark = {"evaluations": k, "peer_s": at, "peer_loss": target}
-                for side, jobs in (("ours_s", ours), ("bf16_s", bf16)):
-                    if jobs:
-                        mark[side] = [time_to_loss(j["curve"], target) for j in jobs]
+                mark = {
+                    "evaluations": k,
+                    "peer_s": [j["curve"][k - 1][0] for j in peer],
+                    "peer_loss": [j["curve"][k - 1][1] for j in peer],
+                }
+                for side, jobs in (("ours", ours), ("bf16", bf16)):
+                    times, ratios = [], []
+                    for a, b in _paired(jobs, peer):
+                        t = time_to_loss(a["curve"], b["curve"][k - 1][1])
+                        times.append(t)
+                        ratios.append(math.inf if t is None else t / b["curve"][k - 1][0])
+                    if ratios:
+                        mark[f"{side}_s"], mark[f"{side}_ratio"] = times, ratios
                 row["time_to_peer_loss"].append(mark)
             if bf16:
                 row["bf16_speedup_median"] = statistics.median(
                     statistics.median(b["per_eval"]) / statistics.median(a["per_eval"])
-                    for a, b in zip(bf16, peer)
+                    for a, b in _paired(bf16, peer)
                 )
         if ours and bf16:
-            # bfloat16's loss over float32's after the same number of evaluations, at each
-            # quarter of the peer's run (or of the shorter of ours).
+            # bfloat16's loss over float32's from the same start after the same number of
+            # evaluations (the median over the rounds), at each quarter of the peer's run (or
+            # of the shorter of ours).
             n = min(len(ours[0]["curve"]), len(bf16[0]["curve"]))
             n = min(n, len(peer[0]["curve"])) if peer else n
             row["bf16_loss_ratio"] = {
-                k: bf16[0]["curve"][k - 1][1] / ours[0]["curve"][k - 1][1] for k in _quarters(n)
+                k: statistics.median(
+                    b["curve"][k - 1][1] / a["curve"][k - 1][1] for b, a in _paired(bf16, ours)
+                )
+                for k in _quarters(n)
             }
         out["sizes"][size] = row
     for name, job in modes.items():
@@ -894,11 +924,11 @@ def targets(out: dict, sizes: list, mode_size: int) -> dict:
             t[f"peak RSS ours/peer @{size}"] = (row["memory_ratio"], "<= 1.0")
     first = out["sizes"].get(sizes[0], {})
     for mark in first.get("time_to_peer_loss", []):
-        for key, name, goal in (("ours_s", "float32", "<= 1.0"), ("bf16_s", "bfloat16", "<= 0.7")):
-            if key in mark:
-                ours = _median(mark[key])
+        for key, name, goal in (("ours", "float32", "<= 1.0"), ("bf16", "bfloat16", "<= 0.7")):
+            if f"{key}_ratio" in mark:
+                ratio = statistics.median(mark[f"{key}_ratio"])  # inf: never reached
                 t[f"{name} time to peer's loss after {mark['evaluations']}, ours/peer"] = (
-                    None if ours is None else ours / mark["peer_s"],
+                    None if math.isinf(ratio) else ratio,
                     goal,
                 )
     if "bf16_speedup_median" in first:
@@ -967,9 +997,10 @@ def table(out: dict) -> list[str]:
             lines.append(f"{size} | parity of per-layer losses, evaluations 1-5: {worst:.1e}")
         for mark in row.get("time_to_peer_loss", []):
             bf16 = f", bfloat16 {_seconds(mark['bf16_s'])}" if "bf16_s" in mark else ""
+            losses = ", ".join(f"{v:.5g}" for v in mark["peer_loss"])
             lines.append(
                 f"{size} | time to the peer's loss after {mark['evaluations']} evaluations "
-                f"({mark['peer_loss']:.5g}): peer {mark['peer_s']:.1f} s, ours "
+                f"({losses}): peer {_seconds(mark['peer_s'])}, ours "
                 f"{_seconds(mark['ours_s'])}{bf16}"
             )
     if out["modes"]:
@@ -1091,7 +1122,7 @@ def _define_flags() -> None:
     flags.DEFINE_list("sizes", ["256", "512"], "Sizes of the paired rounds (square images).")
     flags.DEFINE_integer("evaluations", 100, "Evaluations per run at the first size.")
     flags.DEFINE_integer("timing_evaluations", 8, "Evaluations per run at the other sizes.")
-    flags.DEFINE_integer("rounds", 2, "Paired rounds (A, B) per size.")
+    flags.DEFINE_integer("rounds", 3, "Paired rounds (A, B) per size, each from its own start.")
     flags.DEFINE_boolean(
         "bfloat16_rounds", True, "Also run -precision bfloat16 in the rounds at the first size "
         "(its speed and time to the peer's loss).",
