@@ -212,16 +212,9 @@ class _FixedStepOptimizer(Optimizer):
     :meth:`_accept` (bookkeeping once the proposed image evaluated finite).
     """
 
-    def __init__(
-        self,
-        objective: Objective,
-        x0: tf.Tensor,
-        *,
-        jit_compile: bool = False,
-        warmup: Objective | None = None,
-    ):
-        super().__init__(objective, x0, jit_compile=jit_compile, warmup=warmup)
-        self._chunk_fn = _function(self._chunk, jit_compile)
+    def __init__(self, objective: Objective, x0: tf.Tensor, **options):
+        super().__init__(objective, x0, **options)
+        self._chunk_fn = _function(self._chunk, options.get("jit_compile", False))
 
     def _run_chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return self._chunk_fn(n)
