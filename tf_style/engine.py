@@ -496,17 +496,19 @@ def _objective(config: StyleConfig, extractor) -> Objective:
 def _warmup_extractor(config, model, layers, size, device):
     """The float32 extractor of L-BFGS's first evaluations in a bfloat16 run (see
     `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit."""
-    if config.precision != "bfloat16" or config.optimizer != "lbfgs":
+    if not optimizers.warms_up(config.optimizer, config.precision):
         return None
     warmup = build_extractor(model, *layers, config.pooling, recompute=config.recompute)
     # Its activations take twice bfloat16's memory while the L-BFGS history is still short
     # (all of it with -jit, which allocates it at once).
-    need = memory.estimate_peak_bytes(
-        warmup, *size, optimizer="lbfgs", recompute=config.recompute,
-        num_correction=config.num_correction if config.jit else optimizers.WARMUP_EVALUATIONS,
-    )  # fmt: skip
-    have = memory.available_bytes(device)
-    return warmup if have is None or need <= have else None
+    try:
+        memory.check_fits(
+            warmup, *size, optimizer="lbfgs", recompute=config.recompute, device=device,
+            num_correction=config.num_correction if config.jit else optimizers.WARMUP_EVALUATIONS,
+        )  # fmt: skip
+    except memory.MemoryEstimateError:
+        return None
+    return warmup
 
 
 def _capture(config, objectives, space, net_content, net_styles, reporter) -> np.ndarray:
@@ -514,12 +516,14 @@ def _capture(config, objectives, space, net_content, net_styles, reporter) -> np
     initial image."""
     objectives = [o for o in objectives if o is not None]
     reporter.capturing_content()
+    content = space.to_net(net_content)
     for objective in objectives:
-        objective.capture_content(space.to_net(net_content))
+        objective.capture_content(content)
     for i in range(1, len(net_styles) + 1):
         reporter.capturing_style(i)
+    styles = [space.to_net(s) for s in net_styles]
     for objective in objectives:
-        objective.capture_styles([space.to_net(s) for s in net_styles], config.blend_weights)
+        objective.capture_styles(styles, config.blend_weights)
     return initial_image(config, net_content, space, reporter)
 
 

@@ -49,6 +49,11 @@ _LBFGS_MIN_YS = 1e-10
 WARMUP_EVALUATIONS = 5
 
 
+def warms_up(name: str, precision: str) -> bool:
+    """Whether optimizer `name` with a `precision` network takes a float32 warm-up objective."""
+    return name == "lbfgs" and precision == "bfloat16"
+
+
 class OptimizerError(ValueError):
     """A bad optimizer name or setting."""
 

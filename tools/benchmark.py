@@ -268,11 +268,8 @@ def _worker(spec_path: str) -> None:
         objective = objective_in(precision)
         extractor = objective.extractor
         # As engine.prepare does: L-BFGS in bfloat16 starts with float32 evaluations.
-        warmup = (
-            objective_in("float32")
-            if precision == "bfloat16" and spec["optimizer"] == "lbfgs"
-            else None
-        )
+        warms_up = optimizers.warms_up(spec["optimizer"], precision)
+        warmup = objective_in("float32") if warms_up else None
         result["loaded_rss"] = hwm()
         init = np.load(spec["init"])
         if spec.get("estimate"):
