@@ -141,9 +141,9 @@ def test_match_rejects_bad_inputs():
     image = _smooth(8, 8, 5)
     with pytest.raises(ValueError, match="chol, pca, sym"):
         color.match_colors(image, image, "hist")
-    with pytest.raises(color.ColorError, match="same C"):
+    with pytest.raises(color.ConfigError, match="same C"):
         color.match_colors(image, image[..., :2])
-    with pytest.raises(color.ColorError, match=r"\[H, W\]"):
+    with pytest.raises(color.ConfigError, match=r"\[H, W\]"):
         color.match_luminance(image, image)
 
 

@@ -9,22 +9,30 @@ The heavy parts (TensorFlow) load on first use, so `import tf_style` is instant 
 command line can quieten TensorFlow before it starts.
 """
 
-from tf_style.config import ConfigError, StyleConfig
+from tf_style.config import StyleConfig
+from tf_style.errors import TfStyleError
 
+__version__ = "0.1.0"
+
+# Public names that need TensorFlow, imported when first used.
 _LAZY = {
-    "run": ("tf_style.engine", "run"),
-    "stylize": ("tf_style.engine", "stylize"),
-    "Stylizer": ("tf_style.engine", "Stylizer"),
-    "load_model": ("tf_style.caffe", "load_model"),
+    "run": "tf_style.engine",
+    "stylize": "tf_style.engine",
+    "Stylizer": "tf_style.engine",
+    "Progress": "tf_style.engine",
+    "load_model": "tf_style.caffe",
 }
 
-__all__ = ["ConfigError", "StyleConfig", *_LAZY]
+__all__ = ["StyleConfig", "TfStyleError", "__version__", *_LAZY]
 
 
-def __getattr__(name):
+def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        module, attribute = _LAZY[name]
-        return getattr(importlib.import_module(module), attribute)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tf_style' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -25,6 +25,7 @@ import tensorflow as tf
 from tf_style import engine, image_io, provenance
 from tf_style.config import ConfigError, StyleConfig
 from tf_style.devices import DeviceError, select_devices
+from tf_style.errors import JobError
 from tf_style.report import Reporter
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -37,10 +38,6 @@ OPTIONAL_COLUMNS = {
     "style_blend_weights": str,
     "seed": int,
 }
-
-
-class JobError(ValueError):
-    """A -jobs file or folder cannot be read, or a job in it is invalid."""
 
 
 def read_jobs(config: StyleConfig) -> list[StyleConfig]:

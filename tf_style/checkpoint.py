@@ -11,11 +11,7 @@ import tensorflow as tf
 
 from tf_style import optimizers
 from tf_style.config import StyleConfig
-
-
-class CheckpointError(ValueError):
-    """-resume finds no checkpoint, or one made with other settings."""
-
+from tf_style.errors import CheckpointError
 
 # The options a checkpoint's state depends on; -resume refuses a checkpoint made with other
 # values. The rest may change (-num_iterations, printing, saving, the device); -init and -seed

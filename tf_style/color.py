@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from tf_style.config import COLOR_MATCH_MODES as MATCH_MODES
+from tf_style.errors import ConfigError
 from tf_style.preprocess import RGB_TO_YUV, original_colors
 
 # Added to both covariances. A flat style image has a zero covariance and a grey one (R = G = B)
@@ -29,10 +30,6 @@ from tf_style.preprocess import RGB_TO_YUV, original_colors
 # that the covariance is matched up to eps * (I - A A^T), about 1e-5 for ordinary images. 1e-5 is
 # the value in Gatys's own code (leongatys/NeuralImageSynthesis, `match_color`).
 DEFAULT_EPS = 1e-5
-
-
-class ColorError(ValueError):
-    """A bad input to a colour-control function."""
 
 
 def _mean_cov(image: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +76,7 @@ def match_colors(
     style = np.asarray(style, dtype=np.float64)
     content = np.asarray(content, dtype=np.float64)
     if style.ndim != 3 or content.ndim != 3 or style.shape[-1] != content.shape[-1]:
-        raise ColorError(
+        raise ConfigError(
             f"colour matching needs two [H, W, C] images with the same C, got style "
             f"{style.shape} and content {content.shape}"
         )
@@ -94,7 +91,9 @@ def match_colors(
         inv_root_s = np.linalg.inv(root_s)
         a = inv_root_s @ _sqrtm(root_s @ cov_c @ root_s) @ inv_root_s
     else:
-        raise ColorError(f"-color_match_mode must be one of {', '.join(MATCH_MODES)}, got {mode!r}")
+        raise ConfigError(
+            f"-color_match_mode must be one of {', '.join(MATCH_MODES)}, got {mode!r}"
+        )
     return (style - mu_s) @ a.T + mu_c
 
 
@@ -118,7 +117,7 @@ def match_luminance(
     style_y = np.asarray(style_y, dtype=np.float64)
     content_y = np.asarray(content_y, dtype=np.float64)
     if style_y.ndim != 2 or content_y.ndim != 2:
-        raise ColorError(
+        raise ConfigError(
             f"luminance images must be [H, W], got style {style_y.shape} and "
             f"content {content_y.shape}"
         )

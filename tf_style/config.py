@@ -12,6 +12,8 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from tf_style.errors import ConfigError
+
 OPTIMIZERS = ("lbfgs", "tfp_lbfgs", "adam")
 POOLING = ("max", "avg")
 INIT = ("random", "image")
@@ -32,10 +34,6 @@ GROUPS = (
     "Other options",
     "tf_style options",
 )
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the option and the fix."""
 
 
 def _opt(default, group: str, help: str):

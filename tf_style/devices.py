@@ -11,12 +11,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from tf_style.errors import DeviceError
 from tf_style.features import Extractor, network_layers
 from tf_style.report import Reporter
-
-
-class DeviceError(ValueError):
-    """The requested device does not exist, or a split over devices is not possible."""
 
 
 def select_devices(

@@ -23,16 +23,13 @@ from tf_style import (
 )
 from tf_style.config import StyleConfig
 from tf_style.devices import DeviceError, select_devices, split_points
+from tf_style.errors import ImageError
 from tf_style.features import build_extractor, minimum_input_size, network_layers, split_extractor
 from tf_style.objective import Objective
 from tf_style.report import Reporter
 
 # Longest stretch of evaluations run as one traced call: it bounds how long a Ctrl-C waits.
 MAX_CHUNK = 20
-
-
-class ImageSizeError(ValueError):
-    """An input image, once resized, is too small for the chosen layers."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +48,14 @@ class ColorSpace:
 
 @dataclasses.dataclass(frozen=True)
 class Progress:
-    """What a callback sees after each printed or saved iteration."""
+    """What a callback sees after each printed or saved iteration.
+
+    Example:
+        >>> def stop_when_flat(progress: Progress) -> bool:  # returning True stops the run
+        ...     return progress.iteration >= 100 and sum(progress.style_losses) < 1.0
+        >>> run(StyleConfig(content_image="photo.jpg", style_image="starry.jpg"),
+        ...     callback=stop_when_flat)
+    """
 
     iteration: int
     num_iterations: int
@@ -153,7 +157,7 @@ def check_image_sizes(
     """Refuses a resized content or style image too small for every loss layer to see it.
 
     Raises:
-        ImageSizeError: names the image, its resized size, the minimum and the fix.
+        ImageError: names the image, its resized size, the minimum and the fix.
     """
     minimum = minimum_input_size(extractor)
     if minimum is None:
@@ -164,7 +168,7 @@ def check_image_sizes(
     for path, image, option in inputs:
         h, w = image.shape[:2]
         if h < min_h or w < min_w:
-            raise ImageSizeError(
+            raise ImageError(
                 f"{path}: resized to {w}x{h} pixels, it is smaller than the {min_w}x{min_h} "
                 f"that the layers {','.join(extractor.names)} need; give a larger {option} "
                 "(or a less elongated image)"
@@ -210,7 +214,7 @@ def run(
         (192, 256, 3)
 
     Raises:
-        ValueError: bad input, before any file is written (ImageError, ImageSizeError,
+        ValueError: bad input, before any file is written (ImageError, ImageError,
             LayerError, DeviceError, CheckpointError).
         FloatingPointError: the loss became NaN or infinite; the last finite image was saved.
     """

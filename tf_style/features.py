@@ -12,9 +12,7 @@ from collections.abc import Sequence
 
 import keras
 
-
-class LayerError(ValueError):
-    """A requested layer does not exist in the model."""
+from tf_style.errors import LayerError
 
 
 @dataclasses.dataclass(frozen=True)

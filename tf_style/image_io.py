@@ -19,6 +19,8 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
+from tf_style.errors import ImageError
+
 # PIL's own hard limit (2 * Image.MAX_IMAGE_PIXELS): large enough for any camera up to ~180 MP,
 # small enough to refuse a decompression bomb before its pixels are decoded.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -44,10 +46,6 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Guards the temporary change of PIL's global pixel limit in `_open`.
 _PIL_LIMIT_LOCK = threading.Lock()
-
-
-class ImageError(ValueError):
-    """A bad image file or output path; the message is one line naming the path and the fix."""
 
 
 def _one_line(error: BaseException) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import keras
 
+from tf_style.errors import MemoryEstimateError
 from tf_style.features import Extractor, network_layers
 
 # The process apart from the extractor's weights, activations and image-sized buffers: the
@@ -44,10 +45,6 @@ WEIGHT_COPIES = 2
 # high). Not explained by the count: TensorFlow's executor frees some forward outputs later
 # than their last use.
 PLAIN_ACTIVATION_FACTOR = 1.5
-
-
-class MemoryEstimateError(RuntimeError):
-    """The estimated peak memory of a run exceeds what the device has available."""
 
 
 def _output_shapes(model: keras.Model, height: int, width: int) -> dict[str, tuple[int, ...]]:

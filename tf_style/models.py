@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tf_style.errors import DownloadError, ModelError
+
 #: (done_bytes, total_bytes or None when the size is unknown), called while a file downloads.
 Progress = Callable[[int, "int | None"], None]
 
@@ -29,14 +31,6 @@ VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 _VGG_CONTENT = ("relu4_2",)
 _VGG_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 _CHUNK = 1 << 16
-
-
-class DownloadError(RuntimeError):
-    """A model file could not be downloaded from any of its URLs."""
-
-
-class ModelError(ValueError):
-    """A `-model_file` / `-proto_file` that names no zoo model and no usable file."""
 
 
 @dataclass(frozen=True)

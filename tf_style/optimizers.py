@@ -30,6 +30,8 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from tf_style.errors import ConfigError
+
 Objective = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]
 
 OPTIMIZERS = ("lbfgs", "tfp_lbfgs", "adam")
@@ -52,10 +54,6 @@ WARMUP_EVALUATIONS = 5
 def warms_up(name: str, precision: str) -> bool:
     """Whether optimizer `name` with a `precision` network takes a float32 warm-up objective."""
     return name == "lbfgs" and precision == "bfloat16"
-
-
-class OptimizerError(ValueError):
-    """A bad optimizer name or setting."""
 
 
 def _dot(a: tf.Tensor, b: tf.Tensor, dtype: tf.DType = tf.float64) -> tf.Tensor:
@@ -201,7 +199,7 @@ class Optimizer(tf.Module):
             the optimizer stops itself or meets a non-finite value.
         """
         if num_evaluations < 0:
-            raise OptimizerError(f"num_evaluations is {num_evaluations}; pass a count of 0 or more")
+            raise ConfigError(f"num_evaluations is {num_evaluations}; pass a count of 0 or more")
         if num_evaluations == 0 or self.stopped or self.nonfinite:
             return self.loss, self.aux
         return self._run_chunk(tf.constant(num_evaluations, tf.int32))
@@ -676,11 +674,9 @@ def make_optimizer(
         The optimizer, not yet evaluated.
     """
     if num_correction < 1:
-        raise OptimizerError(
-            f"num_correction is {num_correction}; pass a history size of 1 or more"
-        )
+        raise ConfigError(f"num_correction is {num_correction}; pass a history size of 1 or more")
     if warmup is not None and name != "lbfgs":
-        raise OptimizerError(f"a warm-up objective is for lbfgs only, not {name!r}")
+        raise ConfigError(f"a warm-up objective is for lbfgs only, not {name!r}")
     if name == "lbfgs":
         return LBFGS(
             objective,
@@ -694,4 +690,4 @@ def make_optimizer(
         return TFPLBFGS(objective, x0, num_correction=num_correction, jit_compile=jit_compile)
     if name == "adam":
         return Adam(objective, x0, learning_rate=learning_rate, jit_compile=jit_compile)
-    raise OptimizerError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")

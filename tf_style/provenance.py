@@ -15,6 +15,7 @@ import os
 
 from tf_style import image_io
 from tf_style.config import StyleConfig
+from tf_style.errors import ProvenanceError
 
 # PNG text chunk keywords (Latin-1, at most 79 characters).
 FLAGS_KEY = "tf_style:flags"
@@ -22,10 +23,6 @@ VERSIONS_KEY = "tf_style:versions"
 MODEL_KEY = "tf_style:model"
 DIRECTORY_KEY = "tf_style:directory"
 KEYS = (FLAGS_KEY, VERSIONS_KEY, MODEL_KEY, DIRECTORY_KEY)
-
-
-class ProvenanceError(ValueError):
-    """An image holds no tf_style provenance."""
 
 
 def _flag_value(value) -> str:

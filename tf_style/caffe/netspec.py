@@ -14,10 +14,7 @@ from typing import Any
 
 import numpy as np
 
-
-class CaffeError(ValueError):
-    """A Caffe file that cannot be read or converted; the message names the file and the fix."""
-
+from tf_style.errors import CaffeError
 
 ENUMS: dict[str, tuple[str, ...]] = {
     "Phase": ("TRAIN", "TEST"),
