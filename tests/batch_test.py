@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import batch, engine
+from tf_style import batch, errors, stylizer
 from tf_style.config import ConfigError, StyleConfig
 from tf_style.report import Reporter
 
-ITERATIONS = 21  # two chunks of the optimizer (engine.MAX_CHUNK is 20)
+ITERATIONS = 21  # two chunks of the optimizer (stylizer.MAX_CHUNK is 20)
 
 
 @pytest.fixture
@@ -92,16 +92,16 @@ def test_folder_jobs(base, images, tmp_path):
 def test_bad_jobs_files(base, tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
-    with pytest.raises(batch.JobError, match=message):
+    with pytest.raises(errors.JobError, match=message):
         batch.read_jobs(base.replace(jobs=str(path)))
 
 
 def test_jobs_options():
-    with pytest.raises(batch.JobError, match="no such file or folder"):
+    with pytest.raises(errors.JobError, match="no such file or folder"):
         batch.read_jobs(StyleConfig(jobs="/nonexistent/jobs.csv"))
     with pytest.raises(ConfigError, match="-tpu runs a batch of jobs; give -jobs"):
         StyleConfig(tpu="local")
-    with pytest.raises(batch.JobError, match="tfp_lbfgs is for single runs"):
+    with pytest.raises(errors.JobError, match="tfp_lbfgs is for single runs"):
         batch.run_jobs(StyleConfig(jobs="x.csv", optimizer="tfp_lbfgs"))
 
 
@@ -149,7 +149,7 @@ def test_mirrored_strategy_over_the_listed_devices():
 
 
 def _sequential(jobs):
-    return [engine.run(job.replace(output_image=job.output_image + ".seq.png")) for job in jobs]
+    return [stylizer.run(job.replace(output_image=job.output_image + ".seq.png")) for job in jobs]
 
 
 # Runs in a fresh process with 2 logical CPU devices, then tries a TPU where there is none.

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import devices, engine, features, models
+from tf_style import devices, features, models, stylizer
 from tf_style.objective import Objective
 from tf_style.report import Reporter
 
@@ -158,11 +158,11 @@ def test_select_devices():
 
 @pytest.mark.slow
 def test_jit_agrees_and_needs_one_device(base):
-    plain = engine.run(base)
-    compiled = engine.run(base.replace(jit=True))
+    plain = stylizer.run(base)
+    compiled = stylizer.run(base.replace(jit=True))
     np.testing.assert_allclose(compiled, plain, rtol=0, atol=1e-5)
     with pytest.raises(devices.DeviceError, match="-jit compiles the evaluation for one"):
-        engine.run(base.replace(jit=True, gpu="0,1"), devices=["/CPU:0", "/CPU:0"])
+        stylizer.run(base.replace(jit=True, gpu="0,1"), devices=["/CPU:0", "/CPU:0"])
 
 
 # Runs in a fresh process with 4 logical CPU devices; prints one JSON line.
@@ -175,7 +175,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 4)
 cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
 
-from tf_style import devices, features, models, engine
+from tf_style import devices, features, models, stylizer
 from tf_style.config import StyleConfig
 from tf_style.objective import Objective
 
@@ -195,10 +195,10 @@ convs = [
     for op in graph.get_operations() if op.type in ("Conv2D", "Conv2DBackpropInput")
 ]
 targets = [v.device for v in objective.style_targets]
-whole = engine.run(config)
-split = engine.run(
+whole = stylizer.run(config)
+split = stylizer.run(
     config.replace(gpu="0,1,2,3", multigpu_strategy="3,6,12"), devices=cpus)
-named = engine.run(
+named = stylizer.run(
     config.replace(gpu="2,0,1", multigpu_strategy="relu2_1,relu4_1"), devices=cpus)
 print(json.dumps({
     "cpus": cpus, "convs": convs, "targets": targets,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from tf_style import engine
+from tf_style import stylizer
 from tf_style.config import StyleConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def test_savedmodel_matches_the_library_without_tf_style(tiny_vgg, images, tmp_p
         timeout=300,
     )
     assert exported.returncode == 0, exported.stderr
-    content, styles = engine.load_images(config)
+    content, styles = stylizer.load_images(config)
     np.save(tmp_path / "content.npy", content.astype(np.float32))
     np.save(tmp_path / "style.npy", styles[0].astype(np.float32))
     served = subprocess.run(
@@ -85,8 +85,8 @@ def test_savedmodel_matches_the_library_without_tf_style(tiny_vgg, images, tmp_p
 
     # The library sees the same float32 pixels as the SavedModel.
     rounded = content.astype(np.float32), [styles[0].astype(np.float32)]
-    monkeypatch.setattr(engine, "load_images", lambda *args: rounded)
-    want = np.clip(engine.run(config), 0, 1)
+    monkeypatch.setattr(stylizer, "load_images", lambda *args: rounded)
+    want = np.clip(stylizer.run(config), 0, 1)
     image = np.load(tmp_path / "image.npy")
     assert image.shape == want.shape == content.shape
     assert np.abs(want - content).max() > 0.01  # the optimisation moved the image

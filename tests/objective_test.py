@@ -99,13 +99,14 @@ def test_new_targets_of_the_same_shape_reuse_the_variables(setup):
 
 def test_the_gradient_takes_the_turned_kernels_captured_with_the_content(setup):
     # The input gradients' turned kernels are made once per capture, not in every backward pass
-    # (caffe.layers.using_turned_kernels): the same gradient, following the weights of the
-    # latest capture.
+    # (caffe.kernels.snapshot_turned_kernels): the same gradient, following the weights of the
+    # latest capture. The reference objective turns them in every backward pass, on a second
+    # load of the model (a snapshot lives on its layers).
     proto, model_file, content, styles = setup
-    model = caffe.load_model(proto, model_file)
-    objective = Objective(
-        build_extractor(model, CONTENT, STYLE), content_weight=5.0, style_weight=100.0, tv_weight=0
-    )
+    model, fresh = caffe.load_model(proto, model_file), caffe.load_model(proto, model_file)
+    weights = dict(content_weight=5.0, style_weight=100.0, tv_weight=0)
+    objective = Objective(build_extractor(model, CONTENT, STYLE), **weights)
+    reference = Objective(build_extractor(fresh, CONTENT, STYLE), **weights, turned_kernels=False)
     x = tf.constant(preprocess.random_init(content.shape[1], content.shape[2], seed=1) * 5e4)
 
     def turns(traced):  # the reverse and transpose of a 4-D kernel
@@ -117,19 +118,19 @@ def test_the_gradient_takes_the_turned_kernels_captured_with_the_content(setup):
         ]
 
     def gradients():
-        objective.capture_content(content)
-        objective.capture_styles(styles, [0.5, 0.5])
+        for o in (objective, reference):
+            o.capture_content(content)
+            o.capture_styles(styles, [0.5, 0.5])
         traced = tf.function(objective).get_concrete_function(tf.TensorSpec(x.shape))
-        snapshot, objective.turned_kernels = objective.turned_kernels, {}
-        turning = tf.function(objective).get_concrete_function(tf.TensorSpec(x.shape))
-        objective.turned_kernels = snapshot
+        turning = tf.function(reference).get_concrete_function(tf.TensorSpec(x.shape))
         assert turns(turning) and not turns(traced)
         return traced(x)[1].numpy(), turning(x)[1].numpy()
 
     grad, want = gradients()
     np.testing.assert_allclose(grad, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
-    conv = model.get_layer("conv1_1")
-    conv.kernel.assign(conv.kernel * 2.0)
+    for m in (model, fresh):
+        conv = m.get_layer("conv1_1")
+        conv.kernel.assign(conv.kernel * 2.0)
     grad2, want2 = gradients()
     np.testing.assert_allclose(grad2, want2, rtol=1e-6, atol=1e-6 * np.abs(want2).max())
     assert not np.allclose(grad2, grad, rtol=1e-2)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tf_style import optimizers
+from tf_style.optimizers import lbfgs
 
 SHAPE = (1, 4, 4, 3)  # a tiny image
 
@@ -401,7 +402,7 @@ def test_run_counts_are_checked():
 def test_lbfgs_stops_when_progress_is_not_possible(monkeypatch):
     # g.d > -tolX never holds for a positive definite L-BFGS matrix with tolX = -1, so raise
     # tolX until every direction fails the test.
-    monkeypatch.setattr(optimizers, "_LBFGS_TOL_X", 1e30)
+    monkeypatch.setattr(lbfgs, "TOL_X", 1e30)
     problem = make_problem("quadratic")
     opt = optimizers.make_optimizer("lbfgs", problem.objective, problem.x0)
     opt.run(5)
@@ -457,6 +458,7 @@ _HISTORY_MEMORY = """
 import numpy as np
 import tensorflow as tf
 from tf_style import optimizers
+from tf_style.optimizers import lbfgs
 def peak():
     return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if "VmHWM" in l)
 x0 = np.random.default_rng(0).normal(size=(1, 512, 512, 3)).astype(np.float32)

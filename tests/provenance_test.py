@@ -12,7 +12,7 @@ import pytest
 from absl import flags
 from PIL import Image
 
-from tf_style import cli, engine, image_io, provenance
+from tf_style import cli, image_io, provenance, stylizer
 from tf_style.config import StyleConfig
 
 
@@ -39,7 +39,7 @@ def made(tiny_vgg, images, tmp_path_factory):
         gpu=-1,
         seed=4,
     )
-    final = engine.run(config)
+    final = stylizer.run(config)
     return config, folder, final
 
 
@@ -123,7 +123,7 @@ def test_jpeg_quality(made, tmp_path):
     config, _, _ = made
     path = tmp_path / "out.jpg"
     changes = dict(num_iterations=1, save_iter=0, output_bit_depth=8, jpeg_quality=30)
-    final = engine.run(config.replace(output_image=str(path), **changes))
+    final = stylizer.run(config.replace(output_image=str(path), **changes))
     # The same pixels through PIL at the same quality give the same bytes.
     pixels = np.floor(np.clip(final, 0, 1) * 255).astype(np.uint8)
     buffer = io.BytesIO()

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_style import checkpoint, engine, image_io, models
+from tf_style import checkpoint, errors, image_io, models, stylizer
 from tf_style import config as config_module
 from tf_style.config import StyleConfig
 from tf_style.features import build_extractor, minimum_input_size
@@ -146,7 +146,7 @@ def test_bad_image_files_in_the_library(base, bad_files):
     for case, needle in IMAGE_ERRORS.items():
         for role in ("content_image", "style_image"):
             with pytest.raises(image_io.ImageError, match=needle):
-                engine.run(base.replace(**{role: str(bad_files[case])}))
+                stylizer.run(base.replace(**{role: str(bad_files[case])}))
     assert os.listdir(os.path.dirname(base.output_image)) == []
 
 
@@ -156,7 +156,7 @@ def test_pixel_limit_is_a_flag(base, images):
     assert_one_line(code, err, 2, "40", "2240 pixels", "-max_pixels")
     assert os.listdir(os.path.dirname(base.output_image)) == []
     with pytest.raises(image_io.ImageError, match="2240 pixels"):
-        engine.run(base.replace(max_pixels=2000))
+        stylizer.run(base.replace(max_pixels=2000))
     # Raised above the file's size, the same image is accepted (read_image is what run uses).
     assert image_io.read_image(images["content"], max_pixels=2240).shape == (40, 56, 3)
     assert StyleConfig.max_pixels == image_io.DEFAULT_MAX_PIXELS
@@ -217,9 +217,9 @@ def test_errors_found_with_tensorflow(base, images):
     assert "-image_size" in line
     # ValueErrors (exit 2 in the CLI) from the library, before any file is written.
     with pytest.raises(ValueError, match="relu9_9"):
-        engine.run(base.replace(style_layers=("relu1_1", "relu9_9")))
-    with pytest.raises(engine.DeviceError, match="-gpu 3"):
-        engine.run(base.replace(gpu=3))
+        stylizer.run(base.replace(style_layers=("relu1_1", "relu9_9")))
+    with pytest.raises(errors.DeviceError, match="-gpu 3"):
+        stylizer.run(base.replace(gpu=3))
     assert os.listdir(os.path.dirname(base.output_image)) == []
 
 
@@ -238,7 +238,7 @@ def test_every_kind_of_image_file_runs(base, images, tmp_path):
     # In the library: the CLI only passes the paths on (its early look uses the same reader).
     log = io.StringIO()
     config = base.replace(content_image=str(folder / "rotated.jpg"), style_image=styles)
-    engine.run(config.replace(num_iterations=2), Reporter(log))
+    stylizer.run(config.replace(num_iterations=2), Reporter(log))
     assert "Capturing style target 4" in log.getvalue()
     # The EXIF rotation is honoured: the output is portrait, 32 high and int(40*32/56) wide.
     assert image_io.read_image(base.output_image).shape == (32, 22, 3)
@@ -266,11 +266,11 @@ def test_minimum_size_from_the_pooling(tiny_vgg):
 def test_too_small_images_name_the_image_and_the_fix(base, images):
     avg = base.replace(pooling="avg")
     # The 40x56 content at -image_size 20 is 14x20: too low for the 16x16 minimum.
-    with pytest.raises(engine.ImageError, match=r"content.png: resized to 20x14.*16x16"):
-        engine.run(avg.replace(image_size=20))
+    with pytest.raises(errors.ImageError, match=r"content.png: resized to 20x14.*16x16"):
+        stylizer.run(avg.replace(image_size=20))
     # The 50x50 style at ceil(0.5 * 24) = 12 pixels.
-    with pytest.raises(engine.ImageError, match=r"style1.png: resized to 12x12.*-style_scale"):
-        engine.run(avg.replace(image_size=24, style_scale=0.5))
+    with pytest.raises(errors.ImageError, match=r"style1.png: resized to 12x12.*-style_scale"):
+        stylizer.run(avg.replace(image_size=24, style_scale=0.5))
     assert os.listdir(os.path.dirname(base.output_image)) == []
 
 
@@ -318,21 +318,21 @@ def test_sigterm_checkpoint_and_resume_equal_an_uninterrupted_run(base):
     stopped = stop_iteration(line)
     assert sorted(os.listdir(os.path.dirname(base.output_image))) == ["out.ckpt", "out.png"]
     adam = base.replace(optimizer="adam", learning_rate=1.0, num_iterations=stopped + 7)
-    engine.run(adam.replace(resume=True))
+    stylizer.run(adam.replace(resume=True))
     resumed = open(base.output_image, "rb").read()
-    engine.run(adam)
+    stylizer.run(adam)
     assert open(base.output_image, "rb").read() == resumed
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_resume_is_byte_identical(base, optimizer):
     config = base.replace(optimizer=optimizer, learning_rate=1.0)
-    engine.run(config)
+    stylizer.run(config)
     whole = open(base.output_image, "rb").read()
     os.unlink(base.output_image)
     log = io.StringIO()
     # Checkpoints at 4 and, on the stop, at 6; the run ends at 6 of 12.
-    engine.run(
+    stylizer.run(
         config.replace(checkpoint_iter=4, print_iter=3),
         Reporter(log),
         callback=lambda p: p.iteration >= 6,
@@ -342,24 +342,24 @@ def test_resume_is_byte_identical(base, optimizer):
     # A checkpoint cut short by a kill: files that latest.json does not name are ignored.
     open(os.path.join(ckpt, "ckpt-9-00000000.index"), "wb").write(b"half")
     log = io.StringIO()
-    engine.run(config.replace(resume=True), Reporter(log))
+    stylizer.run(config.replace(resume=True), Reporter(log))
     assert "Resuming from iteration 6" in log.getvalue()
     assert open(base.output_image, "rb").read() == whole
 
 
 def test_resume_refuses_a_missing_or_foreign_checkpoint(base):
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint in .*out.ckpt"):
-        engine.run(base.replace(resume=True))
-    engine.run(base.replace(num_iterations=2, checkpoint_iter=2))
+        stylizer.run(base.replace(resume=True))
+    stylizer.run(base.replace(num_iterations=2, checkpoint_iter=2))
     for change, needle in (
         ({"image_size": 24}, "-image_size was 32 and is now 24"),
         ({"optimizer": "adam"}, "-optimizer was lbfgs"),
         ({"style_layers": ("relu1_1",)}, "-style_layers"),
     ):
         with pytest.raises(checkpoint.CheckpointError, match=needle):
-            engine.run(base.replace(resume=True, **change))
+            stylizer.run(base.replace(resume=True, **change))
     # -num_iterations may grow: the run goes on from iteration 2.
     log = io.StringIO()
-    engine.run(base.replace(resume=True, num_iterations=3, print_iter=1), Reporter(log))
+    stylizer.run(base.replace(resume=True, num_iterations=3, print_iter=1), Reporter(log))
     assert "Resuming from iteration 2" in log.getvalue()
     assert "Iteration 3 / 3" in log.getvalue()

@@ -16,10 +16,10 @@ __version__ = "0.1.0"
 
 # Public names that need TensorFlow, imported when first used.
 _LAZY = {
-    "run": "tf_style.engine",
-    "stylize": "tf_style.engine",
-    "Stylizer": "tf_style.engine",
-    "Progress": "tf_style.engine",
+    "run": "tf_style.stylizer",
+    "stylize": "tf_style.stylizer",
+    "Stylizer": "tf_style.stylizer",
+    "Progress": "tf_style.loop",
     "load_model": "tf_style.caffe",
 }
 

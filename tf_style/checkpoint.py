@@ -10,33 +10,9 @@ import shutil
 import tensorflow as tf
 
 from tf_style import optimizers
-from tf_style.config import StyleConfig
+from tf_style.config import CHECKPOINT, StyleConfig, settings
 from tf_style.errors import CheckpointError
 
-# The options a checkpoint's state depends on; -resume refuses a checkpoint made with other
-# values. The rest may change (-num_iterations, printing, saving, the device); -init and -seed
-# only choose the initial image, which is part of the saved state.
-_CHECKPOINT_SETTINGS = (
-    "content_image",
-    "style_image",
-    "style_blend_weights",
-    "image_size",
-    "style_scale",
-    "content_weight",
-    "style_weight",
-    "tv_weight",
-    "normalize_gradients",
-    "optimizer",
-    "learning_rate",
-    "lbfgs_num_correction",
-    "content_layers",
-    "style_layers",
-    "pooling",
-    "model_file",
-    "proto_file",
-    "color_transfer",
-    "color_match_mode",
-)
 _LATEST = "latest.json"
 
 
@@ -47,7 +23,7 @@ def checkpoint_dir(output_image: str) -> str:
 
 def _settings(config: StyleConfig) -> dict:
     # Through JSON and back, so that tuples compare equal to the lists read from the file.
-    return json.loads(json.dumps({k: getattr(config, k) for k in _CHECKPOINT_SETTINGS}))
+    return json.loads(json.dumps(settings(config, CHECKPOINT)))
 
 
 def save(config: StyleConfig, optimizer: optimizers.Optimizer) -> str:

@@ -15,6 +15,7 @@ import traceback
 import warnings
 
 from tf_style.config import GROUPS, StyleConfig
+from tf_style.errors import InputError, TfStyleError
 
 USAGE = "Usage: tf-style -style_image <image.jpg> -content_image <image.jpg> [options]"
 _HELP = ("-h", "-help", "--help", "-helpfull", "--helpfull", "-helpshort", "--helpshort")
@@ -188,7 +189,7 @@ class _Interrupt:
 def _preflight(config: StyleConfig) -> None:
     """Reads every input image and checks the output path before TensorFlow loads.
 
-    engine.run checks the same again; here a wrong path fails in a fraction of a second
+    The run checks the same again; here a wrong path fails in a fraction of a second
     instead of after the seconds that importing TensorFlow takes.
     """
     from tf_style import image_io
@@ -211,14 +212,9 @@ def main(argv: list[str]) -> None:
     interrupt = _Interrupt()
     try:
         config = config_from_flags(flags.FLAGS)
-        if config.jobs:  # a batch: each job is checked as it is read
-            from tf_style import batch
-            from tf_style.report import Reporter
-
-            batch.run_jobs(config, reporter=Reporter(sys.stdout))
-            return
-        _preflight(config)
-        from tf_style import engine
+        if not config.jobs:  # a batch checks each job's inputs as it reads them
+            _preflight(config)
+        from tf_style import stylizer
         from tf_style.report import Reporter
 
         class _Reporter(Reporter):
@@ -226,12 +222,7 @@ def main(argv: list[str]) -> None:
                 interrupt.optimizing = True  # from here on a signal saves the image
                 super().running(title)
 
-        if config.scales:
-            from tf_style import multiscale
-
-            multiscale.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
-        else:
-            engine.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
+        stylizer.run(config, reporter=_Reporter(sys.stdout), callback=interrupt)
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()
@@ -244,10 +235,9 @@ def main(argv: list[str]) -> None:
     except Exception as e:  # noqa: BLE001 - every failure becomes one line unless -debug
         if debug:
             traceback.print_exc()
-        # Bad input (our ValueError subclasses) is a usage error; anything else a runtime one.
-        if isinstance(e, ValueError):
+        if isinstance(e, InputError):  # bad input: a usage error
             _fail(_one_line(e), 2)
-        if isinstance(e, FloatingPointError):  # its message says what happened and what to do
+        if isinstance(e, TfStyleError):  # its message says what happened and what to do
             _fail(_one_line(e), 1)
         _fail(f"{_one_line(e)} ({type(e).__name__}; -debug shows the traceback)", 1)
     if interrupt.signum is not None:
@@ -281,7 +271,7 @@ def _show_config(args: list[str]) -> None:
         _fail("-show_config takes one image and no other flag: tf-style -show_config out.png", 2)
     try:
         text = provenance.show_config(path)
-    except ValueError as e:  # ProvenanceError, ImageError
+    except InputError as e:  # ProvenanceError, ImageError
         _fail(_one_line(e), 2)
     sys.stdout.write(text)
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from tf_style.config import COLOR_MATCH_MODES as MATCH_MODES
+from tf_style.config import StyleConfig
 from tf_style.errors import ConfigError
-from tf_style.preprocess import RGB_TO_YUV, original_colors
+from tf_style.preprocess import RGB_TO_YUV, ColorSpace, original_colors
 
 # Added to both covariances. A flat style image has a zero covariance and a grey one (R = G = B)
 # a rank-one covariance: Cholesky then fails and the inverse square roots are infinite. With
@@ -144,3 +145,35 @@ def combine_luminance(y: np.ndarray, content_rgb: np.ndarray) -> np.ndarray:
         float64 RGB [H, W, 3], not clipped (like the original's, clipped when saved).
     """
     return original_colors(gray_to_rgb(y), content_rgb)
+
+
+def network_inputs(
+    config: StyleConfig, content: np.ndarray, styles: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The content and style images the network sees, after -color_transfer.
+
+    `match` gives each style image the content's colour mean and covariance; `luminance` feeds
+    the network luminance only (Y replicated), each style's Y matched to the content's mean and
+    spread. Matched images are clipped to [0, 1] afterwards.
+    """
+    if config.color_transfer == "match":
+        mode = config.color_match_mode
+        return content, [np.clip(match_colors(s, content, mode), 0, 1) for s in styles]
+    if config.color_transfer == "luminance":
+        y = luminance(content)
+        gray = [np.clip(match_luminance(luminance(s), y), 0, 1) for s in styles]
+        return gray_to_rgb(y), [gray_to_rgb(g) for g in gray]
+    return content, styles
+
+
+def output_rgb(
+    config: StyleConfig, x: np.ndarray, content: np.ndarray, space: ColorSpace
+) -> np.ndarray:
+    """The image `x` (the model's input space) as the float RGB a run saves: with the
+    content's chroma for -color_transfer luminance and -original_colors 1."""
+    rgb = space.from_net(x)
+    if config.color_transfer == "luminance":
+        return combine_luminance(luminance(rgb), content)
+    if config.original_colors == 1:
+        return original_colors(rgb, content)
+    return rgb

@@ -36,8 +36,27 @@ GROUPS = (
 )
 
 
-def _opt(default, group: str, help: str):
-    return field(default=default, metadata={"group": group, "help": help})
+# Field metadata (besides the CLI's group and help text): GRAPH marks the options that shape a
+# run's network, targets' shapes or traced optimisation (runs that agree on them, and on the
+# image sizes and devices, share all three: `Stylizer`); CHECKPOINT marks those a checkpoint's
+# state depends on (-resume refuses a checkpoint made with other values; the rest, such as
+# -num_iterations, printing, saving or the device, may change, and -init and -seed only choose
+# the initial image, which is part of the saved state).
+GRAPH = "graph"
+CHECKPOINT = "checkpoint"
+
+
+def _opt(default, group: str, help: str, *tags: str):
+    return field(default=default, metadata={"group": group, "help": help, "tags": tags})
+
+
+def settings(config: StyleConfig, tag: str) -> dict:
+    """The values of the options marked `tag` (GRAPH or CHECKPOINT), by name."""
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if tag in f.metadata["tags"]
+    }
 
 
 @dataclass(frozen=True)
@@ -54,17 +73,26 @@ class StyleConfig:
 
     # Basic options.
     style_image: tuple[str, ...] = _opt(
-        ("examples/inputs/seated-nude.jpg",), "Options", "Comma-separated list of style images."
+        ("examples/inputs/seated-nude.jpg",),
+        "Options",
+        "Comma-separated list of style images.",
+        CHECKPOINT,
     )
     style_blend_weights: tuple[float, ...] | None = _opt(
         None,
         "Options",
         "Weights for blending several style images, comma-separated, such as 3,7. "
         "By default all style images are weighted equally ('nil').",
+        CHECKPOINT,
     )
-    content_image: str = _opt("examples/inputs/tubingen.jpg", "Options", "The content image.")
+    content_image: str = _opt(
+        "examples/inputs/tubingen.jpg", "Options", "The content image.", CHECKPOINT
+    )
     image_size: int = _opt(
-        512, "Options", "Maximum side length (in pixels) of the generated image."
+        512,
+        "Options",
+        "Maximum side length (in pixels) of the generated image.",
+        CHECKPOINT,
     )
     gpu: tuple[int, ...] | None = _opt(
         None,
@@ -80,22 +108,37 @@ class StyleConfig:
         "counted as the original counts (its net with the TV module first and a loss module "
         "after each loss layer; each index closes a device's part), or layer names (a part "
         "ends after that layer). Default for 2 GPUs: 3 (4 with TV), as in the original.",
+        GRAPH,
     )
     # Optimization options.
     content_weight: float = _opt(
-        5.0, "Optimization options", "How much to weight the content reconstruction term."
+        5.0,
+        "Optimization options",
+        "How much to weight the content reconstruction term.",
+        GRAPH,
+        CHECKPOINT,
     )
     style_weight: float = _opt(
-        100.0, "Optimization options", "How much to weight the style reconstruction term."
+        100.0,
+        "Optimization options",
+        "How much to weight the style reconstruction term.",
+        GRAPH,
+        CHECKPOINT,
     )
     tv_weight: float = _opt(
         1e-3,
         "Optimization options",
         "Weight of total-variation (TV) regularization; 0 disables it.",
+        GRAPH,
+        CHECKPOINT,
     )
     num_iterations: int = _opt(1000, "Optimization options", "Number of iterations.")
     normalize_gradients: bool = _opt(
-        False, "Optimization options", "L1-normalize the style and content gradients of each layer."
+        False,
+        "Optimization options",
+        "L1-normalize the style and content gradients of each layer.",
+        GRAPH,
+        CHECKPOINT,
     )
     init: str = _opt(
         "random",
@@ -112,14 +155,22 @@ class StyleConfig:
         "Optimization options",
         "lbfgs (the original's fixed-step L-BFGS), tfp_lbfgs (TensorFlow Probability's L-BFGS "
         "with line search) or adam.",
+        GRAPH,
+        CHECKPOINT,
     )
     learning_rate: float = _opt(
-        10.0, "Optimization options", "Learning rate of the Adam optimizer."
+        10.0,
+        "Optimization options",
+        "Learning rate of the Adam optimizer.",
+        GRAPH,
+        CHECKPOINT,
     )
     lbfgs_num_correction: int = _opt(
         0,
         "Optimization options",
         "L-BFGS history size; 0 means the default of 100. Smaller values save memory.",
+        GRAPH,
+        CHECKPOINT,
     )
     # Output options.
     output_image: str = _opt(
@@ -147,28 +198,41 @@ class StyleConfig:
         ("relu4_2",),
         "Layer options",
         "Comma-separated layer names to use for content reconstruction.",
+        GRAPH,
+        CHECKPOINT,
     )
     style_layers: tuple[str, ...] = _opt(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
         "Layer options",
         "Comma-separated layer names to use for style reconstruction.",
+        GRAPH,
+        CHECKPOINT,
     )
     # Other options.
     style_scale: float = _opt(
-        1.0, "Other options", "Scale at which to extract features from the style images."
+        1.0,
+        "Other options",
+        "Scale at which to extract features from the style images.",
+        CHECKPOINT,
     )
     original_colors: int = _opt(0, "Other options", "1 keeps the colors of the content image.")
-    pooling: str = _opt("max", "Other options", "The type of pooling layers to use: max or avg.")
+    pooling: str = _opt(
+        "max", "Other options", "The type of pooling layers to use: max or avg.", GRAPH, CHECKPOINT
+    )
     proto_file: str = _opt(
         "",
         "Other options",
         "The Caffe .prototxt of the model; optional (the architecture is also in the .caffemodel).",
+        GRAPH,
+        CHECKPOINT,
     )
     model_file: str = _opt(
         "vgg19",
         "Other options",
         "A .caffemodel, a converted model file, or a model zoo name (vgg19, vgg16, "
         "vgg19_normalized, nin, open_nsfw, keras:vgg19, keras:vgg16).",
+        GRAPH,
+        CHECKPOINT,
     )
     backend: str = _opt(
         "nn",
@@ -189,11 +253,13 @@ class StyleConfig:
         "Colour control (Gatys et al. 2017): none; luminance (transfer the style to the "
         "luminance only and keep the content's colours); match (first give the style images "
         "the content's colour mean and covariance).",
+        CHECKPOINT,
     )
     color_match_mode: str = _opt(
         "chol",
         "tf_style options",
         "How -color_transfer match maps colours: chol (Cholesky), pca or sym (symmetric).",
+        CHECKPOINT,
     )
     scales: tuple[int, ...] = _opt(
         (),
@@ -225,6 +291,7 @@ class StyleConfig:
         "Recompute activations in the backward pass instead of keeping them (per block): "
         "same results, a quarter to a third less peak memory at 1024-2048 px, for a second "
         "forward pass.",
+        GRAPH,
     )
     log_dir: str = _opt(
         "",
@@ -265,11 +332,14 @@ class StyleConfig:
         "overhead); no faster elsewhere. With L-BFGS the first 5 evaluations run in float32 "
         "(bfloat16 cannot resolve the small random start); after them the loss follows "
         "float32's, within 2 % from about 50 iterations on in our measurements.",
+        GRAPH,
+        CHECKPOINT,
     )
     jit: bool = _opt(
         False,
         "tf_style options",
         "Compile the optimization with XLA (jit_compile); one device only.",
+        GRAPH,
     )
     jobs: str = _opt(
         "",

@@ -378,3 +378,23 @@ def write_image(
                 f"{path}: writing failed ({_one_line(e)}); check free space and permissions"
             ) from None
         raise
+
+
+def as_rgb(image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A path, PIL image or array as float64 RGB [H, W, 3] in [0, 1].
+
+    Arrays may be [H, W] (gray), [H, W, 3] or [H, W, 4] (alpha dropped), uint8 or float in
+    [0, 1].
+
+    Raises:
+        ImageError: a path that is not a readable image, or an array of another shape.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image, max_pixels=max_pixels)
+    array = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] not in (3, 4):
+        raise ImageError(f"an image array must be [H, W, 3], got shape {array.shape}")
+    array = array[..., :3]
+    return array / 255.0 if array.dtype == np.uint8 else array.astype(np.float64)

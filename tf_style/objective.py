@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from tf_style import losses
-from tf_style.caffe.layers import CaffeConvolution, turned_kernel, using_turned_kernels
+from tf_style.caffe import CaffeConvolution, kernels
 from tf_style.features import Extractor, Segment, network_layers
+
+
+class Targets(NamedTuple):
+    """What the losses compare the image with: the content's activations at the content
+    layers and the blended style Gram matrices at the style layers, in the extractor's order."""
+
+    content: tuple[tf.Tensor, ...]
+    style: tuple[tf.Tensor, ...]
 
 
 class Objective:
     """Content, style and TV losses of an image in Caffe space, with their image gradient.
 
-    Targets live in tf.Variables so a traced evaluation stays valid when new targets of the same
-    shapes are captured (the next image of a batch, the next run of a `Stylizer`).
+    Captured targets live in tf.Variables so a traced evaluation stays valid when new targets
+    of the same shapes are captured (the next image of a batch, the next run of a `Stylizer`);
+    `evaluate` also takes targets as tensors (the SavedModel export computes them in its graph).
+
+    With `turned_kernels` (the default), each content capture also snapshots the turned kernels
+    of the convolutions whose input gradient is a forward convolution
+    (`caffe.kernels.snapshot_turned_kernels`), each on its segment's device, so that no
+    evaluation turns them again; like the targets, they are the weights of capture time.
     """
 
     def __init__(
@@ -28,6 +43,7 @@ class Objective:
         style_weight: float,
         tv_weight: float,
         normalize_gradients: bool = False,
+        turned_kernels: bool = True,
     ):
         self.extractor = extractor
         self.content_weight = float(content_weight)
@@ -36,7 +52,19 @@ class Objective:
         self.normalize = bool(normalize_gradients)
         self.content_targets: list[tf.Variable] = []
         self.style_targets: list[tf.Variable] = []
-        self.turned_kernels: dict[int, tf.Variable] = {}
+        self._turned_kernels = turned_kernels
+
+    @classmethod
+    def for_config(cls, extractor: Extractor, config, *, turned_kernels: bool = True) -> Objective:
+        """The objective a `StyleConfig`'s weights and -normalize_gradients ask for."""
+        return cls(
+            extractor,
+            content_weight=config.content_weight,
+            style_weight=config.style_weight,
+            tv_weight=config.tv_weight,
+            normalize_gradients=config.normalize_gradients,
+            turned_kernels=turned_kernels,
+        )
 
     def _features(self, image) -> list[tf.Tensor]:
         if not self.extractor.segments:
@@ -57,81 +85,98 @@ class Objective:
                 return segment.device
         return None
 
-    def capture_content(self, content: np.ndarray) -> None:
-        """Stores the content image's activations at the content layers."""
-        feats = self._features(tf.constant(content))
-        values = [tf.cast(feats[i], tf.float32) for i in self.extractor.content]
-        devices = [self._device(i) for i in self.extractor.content]
-        self.content_targets = _assign(self.content_targets, values, devices)
-        self._capture_turned_kernels()
+    def content_targets_of(self, content) -> tuple[tf.Tensor, ...]:
+        """The content image's activations at the content layers (traceable)."""
+        feats = self._features(tf.convert_to_tensor(content))
+        return tuple(tf.cast(feats[i], tf.float32) for i in self.extractor.content)
 
-    def _capture_turned_kernels(self) -> None:
-        """Snapshots the turned kernels of the convolutions whose input gradient is a forward
-        convolution (`caffe.layers.using_turned_kernels`), each on its segment's device, so that
-        no evaluation turns them again. Like the targets, they are the weights of capture time.
-        """
-        place = {}
-        for segment in self.extractor.segments:
-            if segment.model is not None:
-                place.update((id(layer), segment.device) for layer in network_layers(segment.model))
-        convolutions = [
-            layer
-            for layer in network_layers(self.extractor.model)
-            if isinstance(layer, CaffeConvolution) and layer.forward_gradient
-        ]
-        values = [tf.cast(turned_kernel(c.kernel), c.compute_dtype) for c in convolutions]
-        devices = [place.get(id(c)) for c in convolutions]
-        made = _assign(list(self.turned_kernels.values()), values, devices)
-        self.turned_kernels = {id(c): v for c, v in zip(convolutions, made, strict=True)}
-
-    def capture_styles(self, styles: Sequence[np.ndarray], blend_weights: Sequence[float]) -> None:
-        """Stores the blended Gram matrices: sum_i w_i * gram(style_i), each at its own size."""
+    def style_targets_of(self, styles, blend_weights: Sequence[float]) -> tuple[tf.Tensor, ...]:
+        """The blended Gram matrices sum_i w_i * gram(style_i), each style at its own size."""
         devices = [self._device(i) for i in self.extractor.style]
         grams = [None] * len(devices)
         for image, weight in zip(styles, blend_weights, strict=True):
-            feats = self._features(tf.constant(image))
+            feats = self._features(tf.convert_to_tensor(image))
             for j, (i, device) in enumerate(zip(self.extractor.style, devices)):
                 with _on(device):
                     gram = weight * losses.gram_matrix(feats[i])
                     grams[j] = gram if grams[j] is None else grams[j] + gram
+        return tuple(grams)
+
+    def capture_content(self, content: np.ndarray) -> None:
+        """Stores the content image's activations at the content layers."""
+        devices = [self._device(i) for i in self.extractor.content]
+        self.content_targets = _assign(
+            self.content_targets, self.content_targets_of(content), devices
+        )
+        if self._turned_kernels:
+            kernels.snapshot_turned_kernels(self._placed_convolutions())
+
+    def capture_styles(self, styles: Sequence[np.ndarray], blend_weights: Sequence[float]) -> None:
+        """Stores the blended Gram matrices (see `style_targets_of`)."""
+        devices = [self._device(i) for i in self.extractor.style]
+        grams = self.style_targets_of(styles, blend_weights)
         self.style_targets = _assign(self.style_targets, grams, devices)
 
-    def terms(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """(content and style losses as one vector in print order, TV loss)."""
+    def _placed_convolutions(self) -> list[tuple[CaffeConvolution, str | None]]:
+        """(convolution, its segment's device) for those with a forward-convolution gradient."""
+        place = {}
+        for segment in self.extractor.segments:
+            if segment.model is not None:
+                place.update((id(layer), segment.device) for layer in network_layers(segment.model))
+        return [
+            (layer, place.get(id(layer)))
+            for layer in network_layers(self.extractor.model)
+            if isinstance(layer, CaffeConvolution) and layer.forward_gradient
+        ]
+
+    def terms(
+        self, image: tf.Tensor, targets: Targets | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """(content and style losses as one vector in print order, TV loss), against the
+        captured targets or `targets`."""
+        targets = targets or Targets(tuple(self.content_targets), tuple(self.style_targets))
         if self.extractor.segments:
             placed = []
             h = image
             for segment in self.extractor.segments:
                 if segment.model is not None:
-                    h, segment_terms = self._placed(segment, h)
+                    h, segment_terms = self._placed(segment, h, targets)
                     placed += segment_terms
         else:
-            placed = self._layer_losses(dict(enumerate(self._features(image))))
+            placed = self._layer_losses(dict(enumerate(self._features(image))), targets)
         terms = [term for _, term in sorted(placed, key=lambda p: p[0])]
         # The original's TV module has no forward value; its gradient is added, its value is not
         # printed. We compute the value too, so line-search optimizers see a consistent objective.
         tv = losses.tv_loss(image, self.tv_weight) if self.tv_weight > 0 else tf.constant(0.0)
         return tf.stack(terms), tv
 
-    def __call__(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """(loss, gradient w.r.t. the image, per-layer losses); traceable."""
-        with using_turned_kernels(self.turned_kernels):
-            with tf.GradientTape() as tape:
-                tape.watch(image)
-                terms, tv = self.terms(image)
-                loss = tf.reduce_sum(terms) + tv
-            return loss, tape.gradient(loss, image), terms
+    def evaluate(
+        self, image: tf.Tensor, targets: Targets | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(loss, gradient w.r.t. the image, per-layer losses) against the captured targets or
+        `targets`; traceable."""
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            terms, tv = self.terms(image, targets)
+            loss = tf.reduce_sum(terms) + tv
+        return loss, tape.gradient(loss, image), terms
 
-    def _layer_losses(self, feats: dict[int, tf.Tensor]) -> list[tuple[int, tf.Tensor]]:
+    def __call__(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`evaluate` against the captured targets: the optimizers' objective."""
+        return self.evaluate(image)
+
+    def _layer_losses(
+        self, feats: dict[int, tf.Tensor], targets: Targets
+    ) -> list[tuple[int, tf.Tensor]]:
         """(position in print order, loss) of each content and style loss on the layers `feats`."""
         placed = []
-        for j, (i, target) in enumerate(zip(self.extractor.content, self.content_targets)):
+        for j, (i, target) in enumerate(zip(self.extractor.content, targets.content)):
             if i in feats:
                 loss = losses.content_loss(
                     feats[i], target, self.content_weight, normalize=self.normalize
                 )
                 placed.append((j, loss))
-        for j, (i, target) in enumerate(zip(self.extractor.style, self.style_targets)):
+        for j, (i, target) in enumerate(zip(self.extractor.style, targets.style)):
             if i in feats:
                 loss = losses.style_loss(
                     feats[i], target, self.style_weight, normalize=self.normalize
@@ -140,7 +185,7 @@ class Objective:
         return placed
 
     def _placed(
-        self, segment: Segment, h: tf.Tensor
+        self, segment: Segment, h: tf.Tensor, targets: Targets
     ) -> tuple[tf.Tensor | None, list[tuple[int, tf.Tensor]]]:
         """One segment's forward, losses and backward, all on the segment's device.
 
@@ -156,7 +201,7 @@ class Objective:
             with tf.device(segment.device), tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(h)
                 boundary, values = _forward(segment, h)
-                placed = self._layer_losses(dict(zip(segment.features, values)))
+                placed = self._layer_losses(dict(zip(segment.features, values)), targets)
                 positions.extend(p for p, _ in placed)
                 terms = tf.stack([t for _, t in placed]) if placed else tf.zeros([0])
             outputs = [terms] if boundary is None else [terms, boundary]

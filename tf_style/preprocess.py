@@ -7,6 +7,7 @@ quirk, kept) minus the ImageNet mean pixel.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -168,3 +169,20 @@ def random_init(height: int, width: int, seed: int | None) -> np.ndarray:
     noise = np.random.default_rng(seed).standard_normal((3, height, width))
     noise = noise.astype(np.float32) * np.float32(0.001)
     return np.ascontiguousarray(noise.transpose(1, 2, 0)[None])
+
+
+@dataclasses.dataclass(frozen=True)
+class ColorSpace:
+    """A model's input convention: BGR, `scale` x [0, 1] RGB, minus `mean` (B, G, R).
+
+    The default is the original's VGG convention; a zoo model may bring its own.
+    """
+
+    mean: tuple[float, float, float] = VGG_MEAN_BGR
+    scale: float = CAFFE_SCALE
+
+    def to_net(self, rgb: np.ndarray) -> np.ndarray:
+        return to_caffe(rgb, mean=self.mean, scale=self.scale)
+
+    def from_net(self, x: np.ndarray) -> np.ndarray:
+        return from_caffe(x, mean=self.mean, scale=self.scale)

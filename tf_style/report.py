@@ -30,10 +30,11 @@ class Reporter:
         """One line of our own (a deviation, a fallback, where a file went)."""
         self._print(message)
 
-    def loaded(self, model_file: str, weighted_layers: Sequence[tuple[str, tuple[int, ...]]]):
-        """loadcaffe's lines: the file, then `name: nOut nIn kW kH` per weighted layer."""
+    def loaded(self, model_file: str, model) -> None:
+        """loadcaffe's lines: the file, then `name: nOut nIn kW kH` per weighted layer of the
+        Keras `model` (`weighted_layers`)."""
         self._print(f"Successfully loaded {model_file}")
-        for name, dims in weighted_layers:
+        for name, dims in weighted_layers(model):
             self._print(f"{name}: " + " ".join(str(d) for d in dims))
 
     def setup_layer(self, kind: str, index: int, name: str) -> None:
@@ -83,6 +84,21 @@ class Reporter:
         for i, loss in enumerate(style_losses, 1):
             self._print(f"  Style {i} loss: {loss:f}")
         self._print(f"  Total loss: {sum(content_losses) + sum(style_losses):f}")
+
+
+def weighted_layers(model) -> list[tuple[str, tuple[int, ...]]]:
+    """loadcaffe's summary of a model: convolutions `nOut nIn kW kH`, fully connected
+    `1 1 nIn nOut`, in network order (layers without a kernel are left out)."""
+    lines = []
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        shape = () if kernel is None else tuple(kernel.shape)
+        if len(shape) == 4:
+            kh, kw, cin, cout = shape
+            lines.append((layer.name, (cout, cin, kw, kh)))
+        elif len(shape) == 2:
+            lines.append((layer.name, (1, 1, shape[0], shape[1])))
+    return lines
 
 
 def text_progress(stream: TextIO | None, label: str = "") -> Callable[[int, int | None], None]:

@@ -13,7 +13,7 @@ tf.while_loop. TensorFlow Serving, or any TensorFlow runtime, can load it:
         content=content, style=style, iterations=tf.constant(500))["image"]
 
 Differences from `tf-style`: the images are used at the size given (resize them first, as
-`tf_style.stylize.load_images` does), one style image, the generated image starts from the
+`tf_style.stylizer.load_images` does), one style image, the generated image starts from the
 content (the original's `-init image`), and the colour options are not applied. With those
 settings the result equals the library's (a test checks it).
 """
@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Sequence
 
 import tensorflow as tf
 from absl import app, flags
 
-from tf_style import losses, models, preprocess
+from tf_style import models, preprocess
 from tf_style.config import StyleConfig
+from tf_style.errors import InputError
 from tf_style.features import build_extractor
-from tf_style.objective import Objective
-
-# The library's own L-BFGS pieces, so that the exported loop and optimizers.LBFGS stay the same.
-from tf_style.optimizers import _LBFGS_MIN_YS, _LBFGS_TOL_X, _all_finite, _dot
+from tf_style.objective import Objective, Targets
+from tf_style.optimizers import base, lbfgs
 
 _DEFAULTS = {f.name: f for f in dataclasses.fields(StyleConfig)}
 
@@ -41,40 +39,28 @@ _DEFAULTS = {f.name: f for f in dataclasses.fields(StyleConfig)}
 class StyleTransfer(tf.Module):
     """The exported computation: (content, style, iterations) -> stylised image.
 
+    The library's own pieces: its extractor and `Objective` (with targets computed in the
+    graph) and the functional core of its L-BFGS (`tf_style.optimizers.lbfgs.minimize`).
+
     Example:
-        >>> model, entry = models.load("open_nsfw")  # doctest: +SKIP
-        >>> module = StyleTransfer(model, entry.content_layers, entry.style_layers)
+        >>> config, _ = models.apply_zoo_defaults(StyleConfig(model_file="open_nsfw"))
+        >>> model, entry = models.load(config.model_file)  # doctest: +SKIP
+        >>> module = StyleTransfer(model, config, models.color_space(entry))
         >>> tf.saved_model.save(module, "out", signatures={"serving_default": module.stylize})
     """
 
-    def __init__(
-        self,
-        model,
-        content_layers: Sequence[str],
-        style_layers: Sequence[str],
-        *,
-        mean_bgr: Sequence[float] = preprocess.VGG_MEAN_BGR,
-        scale: float = preprocess.CAFFE_SCALE,
-        content_weight: float = 5.0,
-        style_weight: float = 100.0,
-        tv_weight: float = 1e-3,
-        normalize_gradients: bool = False,
-        pooling: str = "max",
-        num_correction: int = 100,
-    ):
+    def __init__(self, model, config: StyleConfig, space: preprocess.ColorSpace):
         super().__init__(name="style_transfer")
-        self._extractor = build_extractor(model, content_layers, style_layers, pooling)
-        # Tracked, so that the SavedModel holds the weights.
-        self.model = self._extractor.model
-        self._weights = dict(
-            content_weight=content_weight,
-            style_weight=style_weight,
-            tv_weight=tv_weight,
-            normalize_gradients=normalize_gradients,
+        extractor = build_extractor(
+            model, config.content_layers, config.style_layers, config.pooling
         )
-        self._mean = tf.constant(mean_bgr, tf.float64)
-        self._scale = tf.constant(scale, tf.float64)
-        self._m = int(num_correction)
+        # Tracked, so that the SavedModel holds the weights.
+        self.model = extractor.model
+        # No turned-kernel snapshots: they are untracked variables a SavedModel cannot hold.
+        self._objective = Objective.for_config(extractor, config, turned_kernels=False)
+        self._mean = tf.constant(space.mean, tf.float64)
+        self._scale = tf.constant(space.scale, tf.float64)
+        self._m = config.num_correction
         self.stylize = tf.function(
             self._stylize,
             input_signature=[
@@ -94,135 +80,31 @@ class StyleTransfer(tf.Module):
         # The original's image.save clamps; so does this output.
         return tf.cast(tf.clip_by_value(rgb, 0.0, 1.0), tf.float32)
 
-    def _features(self, x: tf.Tensor) -> list[tf.Tensor]:
-        outputs = self.model(x, training=False)
-        return outputs if isinstance(outputs, (list, tuple)) else [outputs]
-
-    def _objective(self, content: tf.Tensor, style: tf.Tensor) -> Objective:
-        """The library's Objective, its targets tensors of this trace instead of variables.
-
-        The targets are Objective.capture_content's and capture_styles' (one style, weight 1).
-        """
-        objective = Objective(self._extractor, **self._weights)
-        content_features, style_features = self._features(content), self._features(style)
-        objective.content_targets = [
-            tf.cast(content_features[i], tf.float32) for i in self._extractor.content
-        ]
-        objective.style_targets = [
-            losses.gram_matrix(style_features[i]) for i in self._extractor.style
-        ]
-        return objective
-
     def _stylize(self, content: tf.Tensor, style: tf.Tensor, iterations: tf.Tensor) -> dict:
         x0 = self._to_net(content)
-        objective = self._objective(x0, self._to_net(style))
-        return {"image": self._from_net(lbfgs(objective, x0, iterations, self._m))}
-
-
-def lbfgs(objective, x0: tf.Tensor, n: tf.Tensor, num_correction: int) -> tf.Tensor:
-    """`n` evaluations of the original's L-BFGS from `x0`, with tensors for state.
-
-    The algorithm is `tf_style.optimizers.LBFGS`'s, step for step, as the plain two-loop
-    recursion (the library computes the same direction in matrix form, which needs its history
-    in variables); the state lives in loop tensors instead, so the image may have any shape.
-    As there, evaluation t
-    evaluates x_t and the result is x_n; the loop stops early when progress is not possible
-    (g.d > 1) or an evaluation is not finite (keeping the last finite image).
-
-    Example:
-        >>> x = lbfgs(objective, x0, tf.constant(10), num_correction=100)  # doctest: +SKIP
-
-    Returns:
-        The image of the last finite evaluation, shaped like `x0`.
-    """
-
-    def evaluate(x):
-        loss, grad, _ = objective(x)
-        return tf.cast(loss, tf.float32), tf.reshape(tf.cast(grad, tf.float32), tf.shape(x))
-
-    # At most n - 1 pairs are ever stored, so a shorter ring gives the same pairs in the same
-    # order and saves memory.
-    m = tf.maximum(tf.minimum(num_correction, n - 1), 1)
-    hist_shape = tf.concat([[m], tf.shape(x0)], 0)
-    loss0, g0 = evaluate(x0)
-
-    def direction(g, s_hist, y_hist, rho, k, head, h0):
-        def first_loop(i, q, alphas):
-            idx = (head - 1 - i) % m
-            alpha = rho[idx] * _dot(s_hist[idx], q)
-            q -= tf.cast(alpha, tf.float32) * y_hist[idx]
-            return i + 1, q, tf.tensor_scatter_nd_update(alphas, [[idx]], [alpha])
-
-        _, q, alphas = tf.while_loop(
-            lambda i, q, a: i < k, first_loop, [0, -g, tf.zeros([m], tf.float64)]
+        objective = self._objective
+        targets = Targets(
+            objective.content_targets_of(x0),
+            objective.style_targets_of([self._to_net(style)], [1.0]),
         )
-        r = tf.cast(h0, tf.float32) * q
+        evaluate = base.evaluator(lambda x: objective.evaluate(x, targets))
+        final = lbfgs.minimize(evaluate, x0, iterations, self._m)
+        return {"image": self._from_net(final.x)}
 
-        def second_loop(i, r):
-            idx = (head - k + i) % m
-            beta = rho[idx] * _dot(y_hist[idx], r)
-            return i + 1, r + tf.cast(alphas[idx] - beta, tf.float32) * s_hist[idx]
 
-        return tf.while_loop(lambda i, r: i < k, second_loop, [0, r])[1]
-
-    def step(evaluations, going, x, g, s_hist, y_hist, rho, k, head, h0):
-        d = direction(g, s_hist, y_hist, rho, k, head, h0)
-        ok = _dot(g, d) <= -_LBFGS_TOL_X
-        first_step = tf.minimum(
-            tf.constant(1.0, tf.float64), 1.0 / tf.reduce_sum(tf.abs(tf.cast(g, tf.float64)))
-        )
-        t = tf.cast(tf.where(tf.equal(evaluations, 1), first_step, 1.0), tf.float32)
-        s = t * d
-        state = (x, g, s_hist, y_hist, rho, k, head, h0)
-
-        def move():
-            x_new = x + s
-            loss, g_new = evaluate(x_new)
-
-            def accept():
-                y = g_new - g
-                ys = _dot(y, s)
-
-                def push():
-                    # When full, the slot at head holds the oldest pair: overwriting drops it.
-                    at = [[head]]
-                    return (
-                        tf.tensor_scatter_nd_update(s_hist, at, s[tf.newaxis]),
-                        tf.tensor_scatter_nd_update(y_hist, at, y[tf.newaxis]),
-                        tf.tensor_scatter_nd_update(rho, at, (1.0 / ys)[tf.newaxis]),
-                        tf.minimum(k + 1, m),
-                        (head + 1) % m,
-                        ys / _dot(y, y),
-                    )
-
-                pairs = tf.cond(
-                    ys > _LBFGS_MIN_YS, push, lambda: (s_hist, y_hist, rho, k, head, h0)
-                )
-                return (evaluations + 1, tf.constant(True), x_new, g_new, *pairs)
-
-            # Not finite: stop with the last finite image, as optimizers.LBFGS does.
-            return tf.cond(
-                _all_finite(loss, g_new),
-                accept,
-                lambda: (evaluations, tf.constant(False), *state),
-            )
-
-        return tf.cond(ok, move, lambda: (evaluations, tf.constant(False), *state))
-
-    start = (
-        tf.constant(1),
-        _all_finite(loss0, g0),
-        x0,
-        g0,
-        tf.zeros(hist_shape),
-        tf.zeros(hist_shape),
-        tf.zeros([m], tf.float64),
-        tf.constant(0),
-        tf.constant(0),
-        tf.constant(1.0, tf.float64),
-    )
-    final = tf.while_loop(lambda evaluations, going, *_: going & (evaluations < n), step, start)
-    return final[2]
+# The tf-style options the export takes (the rest concern images, output files and devices).
+_EXPORTED = (
+    "model_file",
+    "proto_file",
+    "content_layers",
+    "style_layers",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "normalize_gradients",
+    "pooling",
+    "lbfgs_num_correction",
+)
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -262,42 +144,25 @@ def main(argv: list[str], opts: flags.FlagValues = flags.FLAGS) -> int:
         print(f"export_savedmodel: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
     try:
-        # StyleConfig validates the shared options with the messages tf-style gives.
-        config = StyleConfig(
-            model_file=opts.model_file,
-            proto_file=opts.proto_file,
-            content_layers=tuple(opts.content_layers),
-            style_layers=tuple(opts.style_layers),
-            content_weight=opts.content_weight,
-            style_weight=opts.style_weight,
-            tv_weight=opts.tv_weight,
-            normalize_gradients=opts.normalize_gradients,
-            pooling=opts.pooling,
-            lbfgs_num_correction=opts.lbfgs_num_correction,
+        # StyleConfig validates the shared options with the messages tf-style gives, and a zoo
+        # model brings its own defaults as it does for tf-style.
+        config, _ = models.apply_zoo_defaults(
+            StyleConfig(**{name: _flag_value(opts, name) for name in _EXPORTED})
         )
         model, entry = models.load(config.model_file, config.proto_file or None)
-        layers = config.content_layers, config.style_layers
-        vgg_layers = (_DEFAULTS["content_layers"].default, _DEFAULTS["style_layers"].default)
-        if entry is not None and layers == vgg_layers:
-            layers = entry.content_layers, entry.style_layers
-        module = StyleTransfer(
-            model,
-            *layers,
-            mean_bgr=entry.mean_bgr if entry else preprocess.VGG_MEAN_BGR,
-            scale=entry.scale if entry else preprocess.CAFFE_SCALE,
-            content_weight=config.content_weight,
-            style_weight=config.style_weight,
-            tv_weight=config.tv_weight,
-            normalize_gradients=config.normalize_gradients,
-            pooling=config.pooling,
-            num_correction=config.num_correction,
-        )
+        module = StyleTransfer(model, config, models.color_space(entry))
         tf.saved_model.save(module, opts.output, signatures={"serving_default": module.stylize})
-    except ValueError as e:  # ConfigError, ModelError, CaffeError, LayerError: bad input
+    except InputError as e:  # a bad option, model file or layer
         print(f"export_savedmodel: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {opts.output} (content {','.join(layers[0])}; style {','.join(layers[1])})")
+    layers = ",".join(config.content_layers), ",".join(config.style_layers)
+    print(f"wrote {opts.output} (content {layers[0]}; style {layers[1]})")
     return 0
+
+
+def _flag_value(opts: flags.FlagValues, name: str):
+    value = opts[name].value
+    return tuple(value) if isinstance(value, list) else value
 
 
 if __name__ == "__main__":

@@ -8,16 +8,12 @@ non-trainable variables, so one instance can be called on many tensors.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import keras
 import tensorflow as tf
 
-_PACKAGE = "tf_style.caffe"
+from tf_style.caffe import kernels
 
-# Per thread: mirrored replicas trace their copies of a model in threads of their own.
-_turned = threading.local()
+_PACKAGE = "tf_style.caffe"
 
 
 def _pair(v) -> tuple[int, int]:
@@ -101,10 +97,8 @@ class CaffePooling(keras.layers.Layer):
                 # Padding never wins a max: Caffe starts from -FLT_MAX and skips padded cells.
                 lowest = tf.constant(x.dtype.min, x.dtype)
                 x = tf.pad(x, pads, constant_values=lowest)
-            even = all(d is not None and d % 2 == 0 for d in x.shape[1:3])
-            large = (x.shape.num_elements() or 0) >= _COMPILED_POOL_MIN_SIZE
-            if window == strides == [1, 2, 2, 1] and even and large:
-                return _max_pool_2x2(x)
+            if window == strides == [1, 2, 2, 1] and kernels.takes_compiled_pool(x):
+                return kernels.max_pool_2x2(x)
             return tf.nn.max_pool2d(x, window, strides, "VALID")
         if unpadded:
             return tf.nn.avg_pool2d(x, window, strides, "VALID")
@@ -144,105 +138,6 @@ class CaffePooling(keras.layers.Layer):
         }
 
 
-# Inputs from this many values on take `_max_pool_2x2`: its gradient saves about 7 ns per value
-# and evaluation on the 2-core CPU, and each new shape costs about 0.3 s of XLA compilation,
-# repaid within 45 evaluations from here on (VGG-19's pool1 to pool3 at 256 px, all four pools
-# at 512 px).
-_COMPILED_POOL_MIN_SIZE = 1 << 20
-
-
-def _max_pool_2x2(x):
-    """2x2 stride-2 max pooling (VGG's) whose gradient is a compiled XLA function.
-
-    TensorFlow's CPU MaxPoolGrad runs at about 0.5 GB/s: 250 ms for pool1 of a 512-px image
-    on the 2-core CPU, where the four pools' gradients take a tenth of a VGG-19 evaluation; the
-    same gradient as one fused XLA function takes 80 ms (the forward stays TensorFlow's).
-    """
-
-    @tf.custom_gradient
-    def pool(x):
-        y = tf.nn.max_pool2d(x, 2, 2, "VALID")
-        return y, lambda dy: _max_pool_2x2_gradient(x, y, dy)
-
-    return pool(x)
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _max_pool_2x2_gradient(x, y, dy):
-    """Each window's gradient goes to its first maximum in row-major order, as in Caffe, Torch
-    and TensorFlow's MaxPoolGrad (ties are common: ReLU zeros)."""
-    n, h, w, c = x.shape
-    windows = tf.reshape(x, [n, h // 2, 2, w // 2, 2, c])
-    maxima = tf.equal(windows, y[:, :, None, :, None, :])
-    taken = tf.zeros_like(maxima[:, :, :1, :, :1])
-    firsts = []
-    for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        first = maxima[:, :, i : i + 1, :, j : j + 1] & ~taken
-        taken |= first
-        firsts.append(first)
-    mask = tf.concat([tf.concat(firsts[:2], axis=4), tf.concat(firsts[2:], axis=4)], axis=2)
-    upstream = dy[:, :, None, :, None, :]
-    return tf.reshape(tf.where(mask, upstream, tf.zeros_like(upstream)), [n, h, w, c])
-
-
-def turned_kernel(kernel: tf.Tensor) -> tf.Tensor:
-    """The kernel turned by 180 degrees with its channel axes swapped (see `_same_convolution`)."""
-    return tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
-
-
-@contextlib.contextmanager
-def using_turned_kernels(kernels: dict[int, tf.Variable]):
-    """Convolutions traced in this block take their turned kernel from `kernels`.
-
-    `kernels` maps `id(layer)` of `CaffeConvolution` layers with `forward_gradient` to variables
-    holding `turned_kernel` of their kernels in the layer's compute dtype: a snapshot, which its
-    owner refreshes when the weights change (the objective does at each content capture). Without
-    one, every backward pass turns the kernel again: 58 ms of a 1.2 s VGG-19 evaluation at 256 px
-    on the 2-core CPU, a pass over each kernel for the reverse and another for the transpose.
-    """
-    previous = getattr(_turned, "kernels", None)
-    _turned.kernels = kernels
-    try:
-        yield
-    finally:
-        _turned.kernels = previous
-
-
-def _same_convolution(x, kernel, turned=None):
-    """A stride-1 SAME convolution whose input gradient runs as a forward convolution.
-
-    TensorFlow's CPU kernel for a convolution's input gradient works through an im2col-style
-    buffer of kh x kw x channels floats per pixel (2.25 GiB for conv1_2 at 1024 px, the peak of
-    a whole evaluation) and runs slower than its forward convolution. With stride 1 and
-    symmetric SAME padding that gradient is exactly the SAME convolution of the output gradient
-    with the kernel turned by 180 degrees and its channel axes swapped, which runs through the
-    forward kernels (oneDNN, cuDNN). Measured on the 2-core CPU for VGG-19: 18-27 % less time per
-    evaluation at 512 and 256 px, and 15-27 % less peak memory from 512 to 2048 px
-    (tf_style/memory.py). `turned` is that kernel when a snapshot of it exists.
-    """
-    kernel = tf.convert_to_tensor(kernel)  # a value, so the gradient sees no variables
-    if turned is not None:
-        turned = tf.convert_to_tensor(turned)
-    scope = tf.get_current_name_scope()  # the layer's: its gradient ops are named after it
-
-    @tf.custom_gradient
-    def convolve(x, kernel):
-        def grad(dy):
-            with tf.name_scope(scope + "_grad/"):
-                dx = tf.nn.conv2d(
-                    dy, turned_kernel(kernel) if turned is None else turned, 1, "SAME"
-                )
-                # Inside a tf.function this is pruned unless someone trains the weights.
-                dk = tf.compat.v1.nn.conv2d_backprop_filter(
-                    x, tf.shape(kernel), dy, [1, 1, 1, 1], "SAME"
-                )
-            return dx, dk
-
-        return tf.nn.conv2d(x, kernel, 1, "SAME"), grad
-
-    return convolve(x, kernel)
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class CaffeConvolution(keras.layers.Conv2D):
     """Conv2D with Caffe's symmetric zero padding `pad=(ph, pw)` and floor rounding."""
@@ -268,8 +163,7 @@ class CaffeConvolution(keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         if self.forward_gradient:
-            snapshot = (getattr(_turned, "kernels", None) or {}).get(id(self))
-            return _same_convolution(inputs, kernel, snapshot)
+            return kernels.same_convolution(inputs, kernel, kernels.turned_snapshot(self))
         return super().convolution_op(inputs, kernel)
 
     def call(self, x):

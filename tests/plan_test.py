@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tf_style import engine, image_io, models, multiscale, preprocess
+from tf_style import image_io, models, plan, preprocess, stylizer
 
 
 def test_stages_chain_sizes_names_and_overrides(tiny_run, tmp_path):
@@ -12,7 +12,7 @@ def test_stages_chain_sizes_names_and_overrides(tiny_run, tmp_path):
         scale_style_weight=(1.0, 2.0, 3.0),
         scale_lbfgs_num_correction=(10, 5, 2),
     )
-    chain = multiscale.stages(config)
+    chain = plan.stages(config)
     assert [s.image_size for s in chain] == [16, 24, 32]
     assert [s.num_iterations for s in chain] == [5, 4, 3]
     assert [s.style_weight for s in chain] == [1.0, 2.0, 3.0]
@@ -38,14 +38,14 @@ def test_three_scales_reuse_the_model_and_start_from_the_previous_stage(
     # One evaluation at the last scale: its result is its initial image, the previous stage's
     # saved image enlarged (the original's upscale rule).
     config = tiny_run.replace(scales=(16, 24, 32), scale_iterations=(6, 4, 1), save_iter=0)
-    final = multiscale.run(config)
+    final = stylizer.run(config)
     assert len(loads) == 1  # the network is loaded once for the whole chain
     sizes = {p.name: image_io.read_image(p).shape[:2] for p in tmp_path.glob("*.png")}
     assert sizes == {"out_16px.png": (11, 16), "out_24px.png": (17, 24), "out.png": (22, 32)}
     previous = image_io.read_image(tmp_path / "out_24px.png")
     np.testing.assert_allclose(final, preprocess.resize(previous, 22, 32), atol=1e-5)
     # The first stage is a plain run at its size.
-    first = engine.run(
+    first = stylizer.run(
         config.replace(
             scales=(),
             scale_iterations=(),
@@ -67,11 +67,11 @@ def test_colour_transfer_composes_with_scales(tiny_run, images):
             scales=(16, 32), scale_iterations=(4, 3), style_image=two,
             color_transfer="luminance", optimizer=optimizer,
         )  # fmt: skip
-        final = multiscale.run(config)
+        final = stylizer.run(config)
         content = preprocess.resize(image_io.read_image(images["content"]), *final.shape[:2])
         yuv = preprocess.RGB_TO_YUV
         np.testing.assert_allclose((final @ yuv.T)[..., 1:], (content @ yuv.T)[..., 1:], atol=1e-4)
-    matched = multiscale.run(tiny_run.replace(scales=(16, 32), color_transfer="match"))
+    matched = stylizer.run(tiny_run.replace(scales=(16, 32), color_transfer="match"))
     assert np.isfinite(matched).all()
 
 
@@ -79,7 +79,7 @@ def test_every_scale_records_the_whole_chain(tiny_run, tmp_path):
     from tf_style import provenance
 
     config = tiny_run.replace(scales=(16, 24), scale_iterations=(2, 1), save_iter=0)
-    multiscale.run(config)
+    stylizer.run(config)
     for name in ("out_16px.png", "out.png"):
         flags = provenance.show_config(tmp_path / name)
         assert "--scales=16,24" in flags and "--scale_iterations=2,1" in flags

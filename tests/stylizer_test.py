@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tf_style import engine, image_io, models, preprocess
+from tf_style import color, errors, image_io, models, preprocess, stylizer
 from tf_style.config import StyleConfig
 from tf_style.report import Reporter
 
@@ -21,7 +21,7 @@ def base(tiny_run):
 
 def run(config, callback=None):
     stream = io.StringIO()
-    final = engine.run(config, Reporter(stream), callback=callback)
+    final = stylizer.run(config, Reporter(stream), callback=callback)
     return final, stream.getvalue()
 
 
@@ -183,7 +183,7 @@ def test_unknown_layer_is_a_clear_error(base):
 
 
 def test_missing_gpu_is_an_error(base):
-    with pytest.raises(engine.DeviceError, match="-gpu 3"):
+    with pytest.raises(errors.DeviceError, match="-gpu 3"):
         run(base.replace(gpu=3))
 
 
@@ -225,21 +225,21 @@ def test_luminance_transfer_keeps_the_contents_chroma(base, images, optimizer):
 
 
 def test_network_inputs_for_each_colour_mode(base, images):
-    content, styles = engine.load_images(
+    content, styles = stylizer.load_images(
         base.replace(style_image=f"{images['style1']},{images['style2']}")
     )
-    same = engine.network_inputs(base, content, styles)
+    same = color.network_inputs(base, content, styles)
     assert same[0] is content and same[1] is styles
     for mode in ("chol", "pca", "sym"):
         cfg = base.replace(color_transfer="match", color_match_mode=mode)
-        net_content, net_styles = engine.network_inputs(cfg, content, styles)
+        net_content, net_styles = color.network_inputs(cfg, content, styles)
         assert net_content is content
         for s in net_styles:
             # Clipping to [0, 1] moves the statistics a little; these images barely clip.
             np.testing.assert_allclose(
                 s.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0), atol=0.02
             )
-    gray_content, gray_styles = engine.network_inputs(
+    gray_content, gray_styles = color.network_inputs(
         base.replace(color_transfer="luminance"), content, styles
     )
     for image in [gray_content, *gray_styles]:
@@ -265,12 +265,12 @@ def test_colour_match_with_several_styles_and_every_optimizer(base, images, opti
 def test_zoo_models_bring_their_own_default_layers():
     stream = io.StringIO()
     nin = models.ZOO["nin"]
-    layers = engine._layers(StyleConfig(), nin, Reporter(stream))
+    layers = stylizer._layers(StyleConfig(), nin, Reporter(stream))
     assert layers == (nin.content_layers, nin.style_layers)
     assert "Using nin's layers" in stream.getvalue()
     chosen = StyleConfig(content_layers="relu3", style_layers="relu0,relu7")
-    assert engine._layers(chosen, nin, Reporter()) == (("relu3",), ("relu0", "relu7"))
-    assert engine._layers(StyleConfig(), None, Reporter()) == (
+    assert stylizer._layers(chosen, nin, Reporter()) == (("relu3",), ("relu0", "relu7"))
+    assert stylizer._layers(StyleConfig(), None, Reporter()) == (
         StyleConfig().content_layers,
         StyleConfig().style_layers,
     )
@@ -287,24 +287,24 @@ def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, monk
         return original(self, image)
 
     monkeypatch.setattr(Objective, "__call__", counting)
-    stylizer = engine.Stylizer()
-    first = stylizer.run(base)
+    kept = stylizer.Stylizer()
+    first = kept.run(base)
     traced = len(traces)
     assert traced >= 1
-    again = stylizer.run(base)
+    again = kept.run(base)
     assert len(traces) == traced  # same settings and sizes: no retrace
     np.testing.assert_array_equal(first, again)  # and the state was reset
-    other = stylizer.run(base.replace(seed=5))
+    other = kept.run(base.replace(seed=5))
     assert len(traces) == traced  # another start: no retrace
     assert np.abs(other - first).max() > 1e-3
     content = image_io.read_image(images["content"])[:, ::-1]
-    flipped = stylizer.run(base, content=content)
+    flipped = kept.run(base, content=content)
     assert len(traces) == traced  # another image of the same size: no retrace either
     assert np.abs(flipped - first).max() > 1e-5  # six iterations from noise move little
-    stylizer.run(base.replace(image_size=24))
+    kept.run(base.replace(image_size=24))
     assert len(traces) > traced  # a new size traces anew
     # A reused run equals a fresh one.
-    np.testing.assert_array_equal(other, engine.run(base.replace(seed=5)))
+    np.testing.assert_array_equal(other, kept.run(base.replace(seed=5)))
 
 
 def test_stylize_takes_paths_pil_and_arrays(base, images, tmp_path):
@@ -314,18 +314,18 @@ def test_stylize_takes_paths_pil_and_arrays(base, images, tmp_path):
         k: getattr(base, k)
         for k in ("model_file", "proto_file", "image_size", "num_iterations", "gpu", "seed")
     }
-    stylizer = engine.Stylizer()
-    from_paths = engine.stylize(images["content"], images["style1"], stylizer=stylizer, **options)
+    kept = stylizer.Stylizer()
+    from_paths = stylizer.stylize(images["content"], images["style1"], stylizer=kept, **options)
     pil = Image.open(images["content"])
     array = np.asarray(Image.open(images["style1"]))
-    from_objects = engine.stylize(pil, [array], stylizer=stylizer, **options)
+    from_objects = stylizer.stylize(pil, [array], stylizer=kept, **options)
     np.testing.assert_array_equal(from_paths, from_objects)
     assert from_paths.min() >= 0 and from_paths.max() <= 1
     assert list(tmp_path.iterdir()) == []  # no output_image: nothing written
     want, _ = run(base.replace(save_iter=0))
     np.testing.assert_allclose(from_paths, np.clip(want, 0, 1), atol=1e-6)
     out = tmp_path / "x.png"
-    engine.stylize(pil, array, output_image=str(out), **options)
+    stylizer.stylize(pil, array, output_image=str(out), **options)
     assert out.is_file()
 
 
@@ -352,7 +352,7 @@ def test_progress_bar_on_a_terminal_only(base):
             return True
 
     tty = Terminal()
-    engine.run(base, Reporter(tty))
+    stylizer.run(base, Reporter(tty))
     text = tty.getvalue()
     assert "it/s" in text and " left" in text and "6/6" in text
     # The bar is cleared before each of the original's lines, which stay intact.
@@ -395,9 +395,9 @@ def test_bfloat16_lbfgs_starts_with_float32_evaluations(base, images, monkeypatc
     assert all(abs(b / f - 1) > 1e-5 for b, f in zip(bfloat16[k:], float32[k:]))
     # A Stylizer's next run captures the warm-up's targets again: it equals a fresh run.
     other = every.replace(precision="bfloat16", style_image=str(images["style2"]))
-    stylizer = engine.Stylizer()
-    stylizer.run(every.replace(precision="bfloat16"))
-    np.testing.assert_array_equal(stylizer.run(other), engine.run(other))
+    kept = stylizer.Stylizer()
+    kept.run(every.replace(precision="bfloat16"))
+    np.testing.assert_array_equal(kept.run(other), kept.run(other))
     # Not with Adam, nor when float32 would not fit (bfloat16 then runs from the start).
     assert "float32 (" not in run(every.replace(precision="bfloat16", optimizer="adam"))[1]
     estimate = memory.estimate_peak_bytes

@@ -1,4 +1,4 @@
-"""Batches of jobs (`-jobs`): independent runs pushed through `tf.distribute` replicas.
+"""Batches of jobs (`-jobs`) pushed through `tf.distribute` replicas.
 
 Each replica optimises its own job: job i of a batch of N goes to replica i mod R, in waves of
 R jobs. A wave is one traced program in which every replica runs a chunk of its own optimizer,
@@ -15,106 +15,18 @@ progress lines or checkpoints).
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tf_style import engine, image_io, provenance
-from tf_style.config import ConfigError, StyleConfig
-from tf_style.devices import DeviceError, select_devices
-from tf_style.errors import JobError
+from tf_style import color, image_io, loop, provenance, stylizer
+from tf_style.batch.jobs import read_jobs
+from tf_style.config import StyleConfig
+from tf_style.devices import select_devices
+from tf_style.errors import DeviceError, JobError, NonFiniteError
 from tf_style.report import Reporter
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-REQUIRED_COLUMNS = ("content_image", "style_image", "output_image")
-# Optional per-job columns and how to read them; an empty cell keeps the command line's value.
-OPTIONAL_COLUMNS = {
-    "content_weight": float,
-    "style_weight": float,
-    "tv_weight": float,
-    "style_blend_weights": str,
-    "seed": int,
-}
-
-
-def read_jobs(config: StyleConfig) -> list[StyleConfig]:
-    """The batch's jobs, each a full StyleConfig (the command line's options plus its own).
-
-    `config.jobs` is a CSV file (header with `REQUIRED_COLUMNS` and any of `OPTIONAL_COLUMNS`;
-    relative paths are relative to the CSV's folder; several style images comma-separated in
-    one quoted cell) or a folder of content images, each styled with `config.style_image` into
-    `<output folder>/<content stem>_<output stem><output extension>`.
-
-    Raises:
-        JobError: a missing file or column, an unknown column, a bad value (naming its line),
-            or two jobs writing the same output.
-    """
-    base = config.replace(jobs="", tpu="")
-    if os.path.isdir(config.jobs):
-        jobs = _folder_jobs(config.jobs, base)
-    elif os.path.isfile(config.jobs):
-        jobs = _csv_jobs(config.jobs, base)
-    else:
-        raise JobError(
-            f"-jobs {config.jobs}: no such file or folder; give a CSV file or a folder of "
-            "content images"
-        )
-    if not jobs:
-        raise JobError(f"-jobs {config.jobs}: no jobs in it; add rows or images")
-    outputs = [os.path.abspath(job.output_image) for job in jobs]
-    twice = sorted({o for o in outputs if outputs.count(o) > 1})
-    if twice:
-        raise JobError(f"-jobs {config.jobs}: several jobs write {twice[0]}; give each its own")
-    return jobs
-
-
-def _folder_jobs(folder: str, base: StyleConfig) -> list[StyleConfig]:
-    out_dir = os.path.dirname(base.output_image)
-    out_stem, out_ext = os.path.splitext(os.path.basename(base.output_image))
-    jobs = []
-    for name in sorted(os.listdir(folder)):
-        stem, ext = os.path.splitext(name)
-        if ext.lower() in IMAGE_EXTENSIONS:
-            output = os.path.join(out_dir, f"{stem}_{out_stem}{out_ext}")
-            jobs.append(base.replace(content_image=os.path.join(folder, name), output_image=output))
-    return jobs
-
-
-def _csv_jobs(path: str, base: StyleConfig) -> list[StyleConfig]:
-    folder = os.path.dirname(os.path.abspath(path))
-
-    def resolve(value: str) -> str:
-        return os.path.join(folder, value.strip())
-
-    with open(path, newline="") as file:
-        reader = csv.DictReader(file)
-        columns = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        unknown = [c for c in columns if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
-        if missing or unknown:
-            problem = f"lacks the column {missing[0]}" if missing else f"has a column {unknown[0]}"
-            raise JobError(
-                f"-jobs {path} {problem}; its columns are {','.join(REQUIRED_COLUMNS)} and "
-                f"optionally {','.join(OPTIONAL_COLUMNS)}"
-            )
-        jobs = []
-        for row in reader:
-            changes = {
-                "content_image": resolve(row["content_image"]),
-                "style_image": ",".join(resolve(s) for s in row["style_image"].split(",")),
-                "output_image": resolve(row["output_image"]),
-            }
-            try:
-                for column, kind in OPTIONAL_COLUMNS.items():
-                    if (row.get(column) or "").strip():
-                        changes[column] = kind(row[column].strip())
-                jobs.append(base.replace(**changes))
-            except (ConfigError, ValueError) as e:
-                raise JobError(f"-jobs {path} line {reader.line_num}: {e}") from None
-    return jobs
 
 
 def tpu_strategy(address: str) -> tf.distribute.Strategy:
@@ -159,13 +71,15 @@ def run_jobs(
     config: StyleConfig,
     reporter: Reporter | None = None,
     strategy: tf.distribute.Strategy | None = None,
+    devices: Sequence[str] | None = None,
 ) -> dict[int, np.ndarray]:
     """Runs the batch `config.jobs`, each job on a replica, and writes each job's image.
 
     Args:
         config: the options shared by every job, with `jobs` (and maybe `tpu`) set.
         reporter: where the per-job log lines go (silent by default).
-        strategy: the replicas (default: `make_strategy(config, reporter)`).
+        strategy: the replicas (default: `make_strategy(config, reporter, devices)`).
+        devices: the devices `make_strategy` counts -gpu in (see there).
 
     Returns:
         {job number (0-based, in the batch's order): final float RGB image} for the jobs this
@@ -174,7 +88,7 @@ def run_jobs(
     Raises:
         JobError: see `read_jobs`; `-optimizer tfp_lbfgs`, whose chunks are not traceable as one
             call, is refused.
-        FloatingPointError: a job's loss became NaN or infinite (the others finished; its last
+        NonFiniteError: a job's loss became NaN or infinite (the others finished; its last
             finite image was saved).
     """
     reporter = reporter or Reporter()
@@ -183,7 +97,7 @@ def run_jobs(
     jobs = read_jobs(config)
     for job in jobs:
         image_io.check_output_path(job.output_image, bit_depth=job.output_bit_depth)
-    strategy = strategy or make_strategy(config, reporter)
+    strategy = strategy or make_strategy(config, reporter, devices)
     if isinstance(strategy, tf.distribute.TPUStrategy):
         jobs = [job.replace(jit=True) for job in jobs]  # a TPU runs compiled programs only
     local = strategy.extended.worker_devices
@@ -195,11 +109,11 @@ def run_jobs(
         prepared = {}
         for r, i in wave.items():
             reporter.note(f"Job {i + 1} of {len(jobs)} on {local[r]}: {jobs[i].output_image}")
-            prepared[r] = engine.prepare(jobs[i], reporter, (local[r],))
+            prepared[r] = stylizer.prepare(jobs[i], reporter, (local[r],))
         _optimize_wave(strategy, prepared, first, config.num_iterations)
         for r, i in wave.items():
             job, p = jobs[i], prepared[r]
-            results[i] = engine.output_rgb(job, p.optimizer.image.numpy(), p.content, p.space)
+            results[i] = color.output_rgb(job, p.optimizer.image.numpy(), p.content, p.space)
             image_io.write_image(
                 job.output_image,
                 results[i],
@@ -210,7 +124,7 @@ def run_jobs(
             if p.optimizer.nonfinite:
                 failed.append(job.output_image)
     if failed:
-        raise FloatingPointError(
+        raise NonFiniteError(
             f"the loss became NaN or infinite in the jobs writing {','.join(failed)}; their last "
             "finite images were saved. Try smaller weights or -learning_rate"
         )
@@ -230,7 +144,7 @@ def _optimize_wave(
     """Runs every replica's optimizer of a wave to `num_iterations`, in MAX_CHUNK chunks."""
     steps = {}
     done = 0
-    for mark in engine.chunk_marks(num_iterations, print_iter=0, save_iter=0):
+    for mark in loop.chunk_marks(num_iterations, print_iter=0, save_iter=0):
         running = tuple(
             r for r, p in prepared.items() if not (p.optimizer.stopped or p.optimizer.nonfinite)
         )
@@ -255,7 +169,7 @@ def _wave_step(strategy, prepared: dict, first: int, running: tuple[int, ...]):
         def on_cores(n):
             for r in running:
                 with tf.device(cores[r]):
-                    prepared[r].optimizer._run_chunk(n)
+                    prepared[r].optimizer.chunk(n)
 
         return on_cores
 
@@ -265,7 +179,7 @@ def _wave_step(strategy, prepared: dict, first: int, running: tuple[int, ...]):
         r = tf.get_static_value(replica)
         if r - first in running:
             # The optimizer's own traced chunk, nested in this program, on this replica's device.
-            prepared[r - first].optimizer._run_chunk(n)
+            prepared[r - first].optimizer.chunk(n)
 
     @tf.function(autograph=False)  # plain Python control flow; errors surface unwrapped
     def step(n):

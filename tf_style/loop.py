@@ -1,0 +1,141 @@
+"""The chunked optimisation loop of one run: chunks between the original's prints and saves,
+checkpoints, the caller's callback, and the final image.
+
+Each chunk is one traced call of the optimizer; Python runs only between chunks, at the
+iterations where the original prints or saves, where a checkpoint is due, and every
+`MAX_CHUNK` iterations (so that a Ctrl-C is answered within one chunk).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from tf_style import checkpoint, color, image_io, provenance, report
+from tf_style.config import StyleConfig
+from tf_style.errors import NonFiniteError
+
+# Longest stretch of evaluations run as one traced call: it bounds how long a Ctrl-C waits.
+MAX_CHUNK = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """What a callback sees after each printed or saved iteration.
+
+    Example:
+        >>> def stop_when_flat(progress: Progress) -> bool:  # returning True stops the run
+        ...     return progress.iteration >= 100 and sum(progress.style_losses) < 1.0
+        >>> run(StyleConfig(content_image="photo.jpg", style_image="starry.jpg"),
+        ...     callback=stop_when_flat)
+    """
+
+    iteration: int
+    num_iterations: int
+    evaluations: int
+    content_losses: tuple[float, ...]
+    style_losses: tuple[float, ...]
+    image: Callable[[], np.ndarray]  # the current image as float RGB, computed on demand
+
+
+Callback = Callable[[Progress], "bool | None"]
+
+
+def chunk_marks(
+    num_iterations: int, print_iter: int, save_iter: int, checkpoint_iter: int = 0
+) -> list[int]:
+    """The iterations after which the original prints or saves, checkpoints and chunk ends."""
+    marks = set(range(MAX_CHUNK, num_iterations, MAX_CHUNK)) | {num_iterations}
+    for every in (print_iter, save_iter, checkpoint_iter):
+        if every > 0:
+            marks.update(range(every, num_iterations + 1, every))
+    return sorted(marks)
+
+
+def optimize(
+    config: StyleConfig,
+    prepared,
+    reporter: report.Reporter,
+    callback: Callback | None,
+    write: bool,
+    record: StyleConfig,
+) -> np.ndarray:
+    """Runs `prepared.optimizer` to `config.num_iterations` and returns the final float RGB.
+
+    `prepared` is a `stylizer.Prepared` whose targets are captured. With `write`, the images
+    (intermediate and final, with `record`'s provenance), checkpoints and TensorBoard logs are
+    written; without, nothing is.
+
+    Raises:
+        NonFiniteError: the loss became NaN or infinite; the last finite image was saved.
+    """
+    optimizer, objective = prepared.optimizer, prepared.objective
+    n = config.num_iterations
+
+    def current_image() -> np.ndarray:
+        return color.output_rgb(config, optimizer.image.numpy(), prepared.content, prepared.space)
+
+    # Every PNG carries the flags, versions and model checksum that made it (an addition).
+    # -resume and -checkpoint_iter leave the image unchanged: they are not recorded, so a
+    # resumed run's file equals an uninterrupted run's byte for byte.
+    metadata = write and provenance.image_metadata(record.replace(resume=False, checkpoint_iter=0))
+
+    def save(path: str, rgb: np.ndarray) -> None:
+        if write:
+            image_io.write_image(
+                path,
+                rgb,
+                metadata=metadata,
+                jpeg_quality=config.jpeg_quality,
+                bit_depth=config.output_bit_depth,
+            )
+
+    checkpoints = write and (config.checkpoint_iter > 0 or config.resume)
+    board = report.TensorBoardLog(config.log_dir) if write and config.log_dir else None
+    done = saved_at = first = optimizer.iterations  # not 0 after -resume
+    start = time.perf_counter()
+    for mark in chunk_marks(n, config.print_iter, config.save_iter, config.checkpoint_iter):
+        if mark <= done:
+            continue
+        _, aux = optimizer.run(mark - done)
+        done = optimizer.iterations
+        reporter.progress(done, n, (done - first) / (time.perf_counter() - start))
+        if optimizer.nonfinite:
+            save(config.output_image, current_image())
+            raise NonFiniteError(
+                f"the loss became NaN or infinite after iteration {done}; the last finite image "
+                f"is in {config.output_image}. Try smaller weights or -learning_rate"
+            )
+        stopped = optimizer.stopped or done < mark
+        aux = aux.numpy()
+        k = objective.num_content
+        if (config.print_iter > 0 and done % config.print_iter == 0) or stopped:
+            reporter.iteration(done, n, aux[:k], aux[k:], optimizer.evaluations)
+        if board is not None:
+            board.losses(done, aux[:k], aux[k:])
+        if stopped:
+            # The original wrote no final image when L-BFGS stopped early (its quirk Q4).
+            reporter.note(f"The optimizer stopped at iteration {done}; saving the result.")
+            break
+        if done < n and config.save_iter > 0 and done % config.save_iter == 0:
+            path = image_io.intermediate_path(config.output_image, done)
+            save(path, current_image())
+            if board is not None:
+                board.image(done, current_image())
+        if write and config.checkpoint_iter > 0 and done % config.checkpoint_iter == 0:
+            checkpoint.save(config, optimizer)
+            saved_at = done
+        progress = Progress(
+            done, n, optimizer.evaluations, tuple(aux[:k]), tuple(aux[k:]), current_image
+        )
+        if callback is not None and callback(progress) and done < n:
+            reporter.note(f"Stopped at iteration {done}; saving the result.")
+            if checkpoints and saved_at != done:
+                checkpoint.save(config, optimizer)
+            break
+    final = current_image()
+    save(config.output_image, final)
+    return final
