@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_style.caffe import writer
 from tf_style.config import StyleConfig
+from tf_style.testing import caffe_writer
 
 # Narrow enough to run in milliseconds, with the real VGG-19 layer names and pooling.
 TINY_WIDTHS = (4, 8, 8, 12, 12)
@@ -16,7 +16,7 @@ def tiny_vgg(tmp_path_factory):
     """(prototxt, caffemodel) of a VGG-19-shaped net with tiny widths and no fc layers."""
     folder = tmp_path_factory.mktemp("tiny_vgg")
     proto, model = folder / "tiny.prototxt", folder / "tiny.caffemodel"
-    writer.write_vgg(model, widths=TINY_WIDTHS, fc=None, seed=3, prototxt_path=proto)
+    caffe_writer.write_vgg(model, widths=TINY_WIDTHS, fc=None, seed=3, prototxt_path=proto)
     return proto, model
 
 

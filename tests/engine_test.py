@@ -1,8 +1,6 @@
 """End-to-end runs on a tiny model: each flag does what the original's does."""
 
 import io
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,6 +8,7 @@ import pytest
 from tf_style import engine, image_io, models, preprocess
 from tf_style.config import StyleConfig
 from tf_style.report import Reporter
+from tf_style.testing import processes
 
 DEFAULT_INDICES = "2 7 12 21 23 30"
 
@@ -203,9 +202,7 @@ def test_cli_end_to_end(base, tmp_path):
         "-backend", "cudnn",
         "-cudnn_autotune",
     ]  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_style", *args], capture_output=True, text=True, timeout=300
-    )
+    result = processes.run(processes.cli(*args), timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "Iteration 4 / 4" in result.stdout

@@ -181,10 +181,10 @@ def test_fetch_without_a_server_says_what_failed_and_what_to_do(tmp_path):
 
 def _serve_tiny_vgg(server, tmp_path, monkeypatch) -> models.ZooModel:
     """Puts a synthetic VGG-19 (tiny widths, real layer names) on the server and in the zoo."""
-    from tf_style.caffe import writer
+    from tf_style.testing import caffe_writer
 
     weights, proto = tmp_path / "tiny.caffemodel", tmp_path / "tiny.prototxt"
-    writer.write_vgg(weights, widths=(4, 6, 8, 8, 8), fc=None, prototxt_path=proto)
+    caffe_writer.write_vgg(weights, widths=(4, 6, 8, 8, 8), fc=None, prototxt_path=proto)
     data = weights.read_bytes()
     server.files |= {"/tiny.prototxt": proto.read_bytes(), "/tiny.caffemodel": data}
     entry = models.ZooModel(
@@ -325,9 +325,9 @@ def _synthetic_keras_vgg19(tmp_path):
     """
     import keras
 
-    from tf_style.caffe import writer
+    from tf_style.testing import caffe_writer
 
-    layers = writer.vgg_layers(depth=19, fc=None, seed=0)
+    layers = caffe_writer.vgg_layers(depth=19, fc=None, seed=0)
     blobs = {layer["name"]: layer["blobs"] for layer in layers if layer["blobs"]}
     base = keras.applications.VGG19(include_top=False, weights=None)
     for layer in base.layers:
@@ -372,10 +372,10 @@ def test_keras_weights_failure_is_a_download_error(monkeypatch, tmp_path):
 
 def test_keras_vgg19_gives_the_caffe_activations(tmp_path):
     from tf_style import caffe
-    from tf_style.caffe import writer
+    from tf_style.testing import caffe_writer
 
     layers, _, weights = _synthetic_keras_vgg19(tmp_path)
-    writer.write_net(tmp_path / "v.caffemodel", layers, prototxt_path=tmp_path / "v.prototxt",
+    caffe_writer.write_net(tmp_path / "v.caffemodel", layers, prototxt_path=tmp_path / "v.prototxt",
                      version=1, input_shape=(1, 3, 224, 224))  # fmt: skip
     through_caffe = caffe.load_model(tmp_path / "v.prototxt", tmp_path / "v.caffemodel")
     through_keras = models.load_keras_vgg(19, weights=str(weights))
@@ -411,14 +411,14 @@ def test_keras_vgg19_renames_splits_and_pools_like_caffe(tmp_path):
 
 
 def test_download_tool_fetches_from_a_mirror_of_your_own_and_converts(server, tmp_path):
-    from tf_style.caffe import writer
+    from tf_style.testing import caffe_writer
 
     # vgg19_normalized publishes no size or checksum, so a synthetic stand-in is accepted; its
     # prototxt is placed by hand, as a user without access to the gist would.
     home = tmp_path / "home"
     (home / "vgg19_normalized").mkdir(parents=True)
     proto = home / "vgg19_normalized" / "VGG_ILSVRC_19_layers_deploy.prototxt"
-    writer.write_vgg(tmp_path / "w.caffemodel", widths=(4, 4, 4, 4, 4), fc=None,
+    caffe_writer.write_vgg(tmp_path / "w.caffemodel", widths=(4, 4, 4, 4, 4), fc=None,
                      prototxt_path=proto)  # fmt: skip
     server.files["/w.caffemodel"] = (tmp_path / "w.caffemodel").read_bytes()
     result = subprocess.run(
