@@ -1,11 +1,11 @@
-"""Shared fixtures: tiny Caffe models written by the tests, and tiny images."""
+"""Shared fixtures: tiny Caffe models written by the tests, tiny images, a local HTTP server."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tf_style.config import StyleConfig
-from tf_style.testing import caffe_writer
+from tf_style.testing import caffe_writer, httpserver
 
 # Narrow enough to run in milliseconds, with the real VGG-19 layer names and pooling.
 TINY_WIDTHS = (4, 8, 8, 12, 12)
@@ -53,3 +53,17 @@ def tiny_run(tiny_vgg, images, tmp_path):
         gpu=-1,
         seed=1,
     )
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server for the test (tf_style.testing.httpserver); `server.url(path)`."""
+    with httpserver.serve() as httpd:
+        yield httpd
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty model cache ($TF_STYLE_HOME) for the test."""
+    monkeypatch.setenv("TF_STYLE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"

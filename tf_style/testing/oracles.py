@@ -3,6 +3,7 @@
 OpenCV's `readNetFromCaffe` was written by other people from Caffe's sources, so a layer that
 gives OpenCV's output to within float32 rounding has Caffe's semantics, not just our reading of
 them. OpenCV is imported where it is used: it is a test dependency, not one of tf_style's.
+`assert_layers_close` allows for OpenCV's quirks; `assert_close` compares two of our models.
 """
 
 from __future__ import annotations
@@ -32,14 +33,25 @@ def opencv_outputs(
     return {n: (o.transpose(0, 2, 3, 1) if o.ndim == 4 else o) for n, o in zip(names, outs)}
 
 
-def our_outputs(model, x_nhwc: np.ndarray, names: list[str]) -> dict:
-    """Every named layer's output from our model."""
+def outputs(model, names: list[str], x_nhwc: np.ndarray) -> list[np.ndarray]:
+    """The named layers' outputs of our `model` for the batch `x_nhwc`, in the order of `names`."""
     import keras  # here, so that importing this module does not start TensorFlow
 
-    probe = keras.Model(model.input, [model.get_layer(n).output for n in names])
-    outs = probe(x_nhwc)
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    return {n: np.asarray(o) for n, o in zip(names, outs)}
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    outs = probe([x_nhwc])
+    return [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
+
+
+def our_outputs(model, x_nhwc: np.ndarray, names: list[str]) -> dict:
+    """Every named layer's output from our model, by name."""
+    return dict(zip(names, outputs(model, names, x_nhwc)))
+
+
+def assert_close(actual: list[np.ndarray], expected: list[np.ndarray], rtol: float = 1e-4) -> None:
+    """Same shapes, and each array within `rtol` of its expected array's max |value|."""
+    for a, e in zip(actual, expected, strict=True):
+        assert a.shape == e.shape
+        assert np.max(np.abs(a - e)) <= rtol * np.max(np.abs(e))
 
 
 def assert_layers_close(ours: dict, theirs: dict, rtol: float = 1e-4) -> None:
