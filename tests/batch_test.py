@@ -8,8 +8,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
-import textwrap
 from unittest import mock
 
 import numpy as np
@@ -19,6 +17,7 @@ import tensorflow as tf
 from tf_style import batch, errors, stylizer
 from tf_style.config import ConfigError, StyleConfig
 from tf_style.report import Reporter
+from tf_style.testing import processes
 
 ITERATIONS = 21  # two chunks of the optimizer (stylizer.MAX_CHUNK is 20)
 
@@ -166,6 +165,7 @@ from tf_style import batch
 from tf_style.config import StyleConfig
 from tf_style.devices import DeviceError
 from tf_style.report import Reporter
+from tf_style.testing import processes
 
 config = StyleConfig(**json.loads(sys.argv[1]))
 strategy = batch.make_strategy(config, Reporter(), devices=cpus)
@@ -190,14 +190,8 @@ def _settings(config: StyleConfig) -> str:
 
 
 def _python(script: str, *args: str, env=None) -> subprocess.Popen:
-    env = dict(os.environ if env is None else env, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    env = {**(env or {}), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return processes.start(processes.snippet(script, *args), env=env)
 
 
 def _run_script(script: str, base: StyleConfig, tmp_path):
@@ -265,7 +259,7 @@ def test_two_workers_equal_sequential_runs(base, tmp_path):
     workers = []
     for index in range(2):
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
+        env = {"TF_CONFIG": json.dumps(tf_config)}
         workers.append(_python(_WORKER, _settings(base), str(folder), env=env))
     ran = []
     for process in workers:

@@ -1,24 +1,17 @@
 """The `tf-style` command: flags, help, usage errors and a quiet terminal."""
 
 import dataclasses
-import subprocess
-import sys
 
 import pytest
 from absl import flags
 
 from tf_style import cli
 from tf_style.config import GROUPS, StyleConfig
+from tf_style.testing import processes
 
 
 def run_cli(*args, cwd=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "tf_style", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-    )
+    return processes.run(processes.cli(*args), cwd=cwd, timeout=timeout)
 
 
 def test_importing_tf_style_defines_no_flag_and_leaves_tfp_unimported():
@@ -32,7 +25,7 @@ def test_importing_tf_style_defines_no_flag_and_leaves_tfp_unimported():
         "print(sorted(k for k in flags.FLAGS.flags_by_module_dict() if 'tf_style' in k))\n"
         "print('tensorflow_probability' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = processes.run(processes.snippet(code), check=True)
     assert out.stdout.split() == ["[]", "False"]
 
 

@@ -1,11 +1,11 @@
-"""Shared fixtures: tiny Caffe models written by the tests, and tiny images."""
+"""Shared fixtures: tiny Caffe models written by the tests, tiny images, a local HTTP server."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tf_style.caffe import writer
 from tf_style.config import StyleConfig
+from tf_style.testing import caffe_writer, httpserver
 
 # Narrow enough to run in milliseconds, with the real VGG-19 layer names and pooling.
 TINY_WIDTHS = (4, 8, 8, 12, 12)
@@ -16,7 +16,7 @@ def tiny_vgg(tmp_path_factory):
     """(prototxt, caffemodel) of a VGG-19-shaped net with tiny widths and no fc layers."""
     folder = tmp_path_factory.mktemp("tiny_vgg")
     proto, model = folder / "tiny.prototxt", folder / "tiny.caffemodel"
-    writer.write_vgg(model, widths=TINY_WIDTHS, fc=None, seed=3, prototxt_path=proto)
+    caffe_writer.write_vgg(model, widths=TINY_WIDTHS, fc=None, seed=3, prototxt_path=proto)
     return proto, model
 
 
@@ -53,3 +53,17 @@ def tiny_run(tiny_vgg, images, tmp_path):
         gpu=-1,
         seed=1,
     )
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server for the test (tf_style.testing.httpserver); `server.url(path)`."""
+    with httpserver.serve() as httpd:
+        yield httpd
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty model cache ($TF_STYLE_HOME) for the test."""
+    monkeypatch.setenv("TF_STYLE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"

@@ -6,10 +6,6 @@ the placement test runs in a fresh Python process.
 
 import io
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -19,6 +15,7 @@ import tensorflow as tf
 from tf_style import devices, features, models, stylizer
 from tf_style.objective import Objective
 from tf_style.report import Reporter
+from tf_style.testing import processes
 
 CONTENT = ("relu4_2",)
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -215,12 +212,9 @@ def test_segments_run_on_their_devices(base):
     }
     settings.update(num_iterations=4, print_iter=0, save_iter=0, seed=1, tv_weight=0)
     settings["output_image"] = base.output_image
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_PLACEMENT), json.dumps(settings)],
-        capture_output=True,
-        text=True,
-        env=env,
+    result = processes.run(
+        processes.snippet(_PLACEMENT, json.dumps(settings)),
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,8 +1,6 @@
 """tools/export_savedmodel.py: a SavedModel that stylises like the library, without tf_style."""
 
 import importlib.util
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from absl import flags
 
 from tf_style import stylizer
 from tf_style.config import StyleConfig
+from tf_style.testing import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "export_savedmodel.py"
@@ -58,28 +57,23 @@ def test_savedmodel_matches_the_library_without_tf_style(tiny_vgg, images, tmp_p
         output_image=str(tmp_path / "library.png"),
         gpu=-1,
     )
-    exported = subprocess.run(
-        [
-            sys.executable,
-            str(TOOL),
+    exported = processes.run(
+        processes.script(
+            TOOL,
             f"-model_file={model}",
             f"-proto_file={proto}",
             "-content_layers=relu2_2,relu4_2",
             "-style_weight=300",
             "-lbfgs_num_correction=3",
             f"-output={tmp_path / 'model'}",
-        ],
-        capture_output=True,
-        text=True,
+        ),
         timeout=300,
     )
     assert exported.returncode == 0, exported.stderr
     content, styles = stylizer.load_images(config)
     np.save(tmp_path / "content.npy", content.astype(np.float32))
     np.save(tmp_path / "style.npy", styles[0].astype(np.float32))
-    served = subprocess.run(
-        [sys.executable, "-c", SERVE, str(tmp_path)], capture_output=True, text=True, timeout=300
-    )
+    served = processes.run(processes.snippet(SERVE, tmp_path), timeout=300)
     assert served.returncode == 0, served.stderr
     assert served.stdout.strip().splitlines()[-1] == "[]"  # no tf_style module was imported
 

@@ -1,15 +1,12 @@
 """The memory estimate: monotone in its inputs, the fit check's message, and a measured peak."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from tf_style import caffe, memory
-from tf_style.caffe import writer
 from tf_style.features import build_extractor
+from tf_style.testing import caffe_writer, processes
 
 CONTENT = ["relu4_2"]
 STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -119,13 +116,9 @@ print(json.dumps({"peak": peak, "estimate": estimate}))
 def test_estimate_is_near_the_measured_peak(tmp_path):
     # VGG-19's real widths (conv layers only), so activations and not the runtime dominate.
     path = tmp_path / "vgg19_conv.caffemodel"
-    writer.write_vgg(path, fc=None, seed=0)
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(path), "256"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    caffe_writer.write_vgg(path, fc=None, seed=0)
+    done = processes.run(
+        processes.snippet(_MEASURE, path, "256"), check=True, env={"TF_CPP_MIN_LOG_LEVEL": "2"}
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["peak"] / 1.5 < result["estimate"] < result["peak"] * 1.5

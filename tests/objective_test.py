@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.caffe_fixtures import opencv_outputs
 from tf_style import caffe, image_io, preprocess
 from tf_style.features import build_extractor
 from tf_style.objective import Objective
+from tf_style.testing.oracles import opencv_outputs
 
 CONTENT = ["relu4_2"]
 STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]

@@ -1,15 +1,12 @@
 """Tests for tf_style.optimizers against numpy transcriptions and analytic minima."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tf_style import optimizers
 from tf_style.optimizers import lbfgs
+from tf_style.testing import processes
 
 SHAPE = (1, 4, 4, 3)  # a tiny image
 
@@ -474,12 +471,8 @@ print(peak() - before)
 
 
 def test_lbfgs_history_memory_grows_with_the_pairs_kept():
-    done = subprocess.run(
-        [sys.executable, "-c", _HISTORY_MEMORY],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    done = processes.run(
+        processes.snippet(_HISTORY_MEMORY), check=True, env={"TF_CPP_MIN_LOG_LEVEL": "2"}
     )
     grown = int(done.stdout.split()[-1])
     # Filled slots alone would be 629 MB (741 MiB in all, measured before they grew lazily).

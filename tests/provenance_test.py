@@ -4,8 +4,6 @@ import hashlib
 import io
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from PIL import Image
 
 from tf_style import cli, image_io, provenance, stylizer
 from tf_style.config import StyleConfig
+from tf_style.testing import processes
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +59,7 @@ def test_every_png_carries_flags_versions_and_model_checksum(made, tiny_vgg):
 
 def test_show_config_flagfile_gives_back_the_same_config(made, tmp_path):
     config, folder, _ = made
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_style", "-show_config", str(folder / "out.png")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = processes.run(processes.cli("-show_config", folder / "out.png"), timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"# {folder / 'out.png'} was made by tf_style ")
     flagfile = tmp_path / "again.flags"
@@ -89,12 +83,7 @@ def test_flagfile_round_trips_defaults_and_unset_values():
 def test_show_config_refuses_a_file_without_provenance(tmp_path):
     plain = tmp_path / "plain.png"
     image_io.write_image(plain, np.zeros((4, 4, 3)))
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_style", "--show_config", str(plain)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = processes.run(processes.cli("--show_config", plain), timeout=120)
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()

@@ -9,8 +9,6 @@ import io
 import os
 import signal
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -22,30 +20,15 @@ from tf_style import config as config_module
 from tf_style.config import StyleConfig
 from tf_style.features import build_extractor, minimum_input_size
 from tf_style.report import Reporter
+from tf_style.testing import processes
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-def command(*args):
-    return [sys.executable, "-m", "tf_style", *args]
-
-
-def finish(process, timeout=240):
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
-    return process.returncode, out, err
-
-
 def run_all(argvs):
     """Runs several commands at once; returns (returncode, stdout, stderr) for each."""
-    processes = [
-        subprocess.Popen(command(*a), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for a in argvs
-    ]
-    return [finish(p) for p in processes]
+    started = [processes.start(processes.cli(*a)) for a in argvs]
+    return [processes.finish(p) for p in started]
 
 
 def assert_one_line(code, err, want_code, *needles):
@@ -288,14 +271,12 @@ def test_nan_loss_stops_with_the_last_finite_image(base):
 def interrupted(base, signum, *extra):
     """Runs the CLI, sends `signum` once the optimization runs; returns (code, stderr)."""
     args = base_args(base, num_iterations=100_000, optimizer="adam", learning_rate=1)
-    process = subprocess.Popen(
-        command(*args, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = processes.start(processes.cli(*args, *extra))
     for line in process.stdout:
         if line.startswith("Running optimization"):
             process.send_signal(signum)
             break
-    code, _, err = finish(process)
+    code, _, err = processes.finish(process)
     return code, err
 
 

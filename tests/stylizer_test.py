@@ -1,15 +1,13 @@
 """End-to-end runs on a tiny model: each flag does what the original's does."""
 
 import io
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tf_style import color, errors, image_io, models, preprocess, stylizer
-from tf_style.config import StyleConfig
+from tf_style import color, errors, image_io, preprocess, stylizer
 from tf_style.report import Reporter
+from tf_style.testing import processes
 
 DEFAULT_INDICES = "2 7 12 21 23 30"
 
@@ -203,9 +201,7 @@ def test_cli_end_to_end(base, tmp_path):
         "-backend", "cudnn",
         "-cudnn_autotune",
     ]  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_style", *args], capture_output=True, text=True, timeout=300
-    )
+    result = processes.run(processes.cli(*args), timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "Iteration 4 / 4" in result.stdout
@@ -260,20 +256,6 @@ def test_colour_match_with_several_styles_and_every_optimizer(base, images, opti
     if optimizer != "tfp_lbfgs":
         plain, _ = run(cfg.replace(color_transfer="none", num_iterations=iterations))
         assert np.abs(matched - plain).max() > 1e-3
-
-
-def test_zoo_models_bring_their_own_default_layers():
-    stream = io.StringIO()
-    nin = models.ZOO["nin"]
-    layers = stylizer._layers(StyleConfig(), nin, Reporter(stream))
-    assert layers == (nin.content_layers, nin.style_layers)
-    assert "Using nin's layers" in stream.getvalue()
-    chosen = StyleConfig(content_layers="relu3", style_layers="relu0,relu7")
-    assert stylizer._layers(chosen, nin, Reporter()) == (("relu3",), ("relu0", "relu7"))
-    assert stylizer._layers(StyleConfig(), None, Reporter()) == (
-        StyleConfig().content_layers,
-        StyleConfig().style_layers,
-    )
 
 
 def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import shutil
 
 import tensorflow as tf
 
-from tf_style import optimizers
+from tf_style import fileio, optimizers
 from tf_style.config import CHECKPOINT, StyleConfig, settings
 from tf_style.errors import CheckpointError
 
@@ -44,12 +44,7 @@ def save(config: StyleConfig, optimizer: optimizers.Optimizer) -> str:
         if entry.startswith(name + "."):
             _fsync(os.path.join(directory, entry))
     pointer = {"prefix": name, "iteration": optimizer.iterations, "settings": _settings(config)}
-    temporary = os.path.join(directory, f".{_LATEST}.{secrets.token_hex(4)}.tmp")
-    with open(temporary, "w") as file:
-        json.dump(pointer, file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, os.path.join(directory, _LATEST))
+    fileio.write_atomically(os.path.join(directory, _LATEST), json.dumps(pointer))
     for entry in os.listdir(directory):
         if entry != _LATEST and not entry.startswith(name + "."):
             path = os.path.join(directory, entry)

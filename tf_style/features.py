@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import keras
 
+from tf_style import kerasgraph
 from tf_style.errors import LayerError
 
 
@@ -130,9 +131,9 @@ def split_extractor(
         )
     model = extractor.model
     position = {layer.name: i for i, layer in enumerate(network_layers(model))}
-    nodes = [node for depth in model._nodes_by_depth.values() for node in depth]
+    feeds = kerasgraph.node_inputs(model)
     # A layer's output in this model's graph (a shared layer's `.output` may be another graph's).
-    tensor = {node.operation.name: node.output_tensors[0] for node in nodes}
+    tensor = kerasgraph.layer_outputs(model)
     tensor[None] = model.inputs[0]
     ends = []
     for cut in cuts:
@@ -149,7 +150,7 @@ def split_extractor(
                 "does not come after the previous one"
             )
         ends.append(end)
-        _check_chain(nodes, position, cut, end)
+        _check_chain(feeds, position, cut, end)
     if ends and ends[-1] >= len(position) - 1:
         raise LayerError(
             f"-multigpu_strategy: the last split leaves no layer for device {devices[-1]}; "
@@ -175,16 +176,16 @@ def split_extractor(
     return dataclasses.replace(extractor, segments=tuple(segments))
 
 
-def _check_chain(nodes, position: dict[str, int], cut: str | None, end: int) -> None:
-    """Refuses a cut that more than the cut layer's output crosses."""
+def _check_chain(feeds, position: dict[str, int], cut: str | None, end: int) -> None:
+    """Refuses a cut that more than the cut layer's output crosses (`feeds`: node_inputs)."""
     if cut is None:  # before the first layer only the image crosses
         return
     crossing = {
-        t._keras_history.operation.name
-        for node in nodes
-        if position.get(node.operation.name, -1) > end
-        for t in node.input_tensors
-        if position.get(t._keras_history.operation.name, -1) <= end
+        source
+        for layer, sources in feeds
+        if position.get(layer, -1) > end
+        for source in sources
+        if position.get(source, -1) <= end
     } - {cut}
     if crossing:
         raise LayerError(
@@ -279,12 +280,12 @@ def recompute_cuts(extractor: Extractor) -> list[str]:
     model = extractor.model
     layers = network_layers(model)
     position = {layer.name: i for i, layer in enumerate(layers)}
-    nodes = [node for depth in model._nodes_by_depth.values() for node in depth]
+    feeds = kerasgraph.node_inputs(model)
     cuts = []
     for i, layer in enumerate(layers[:-1]):
         if layer.name in extractor.names or isinstance(layer, CaffePooling):
             try:
-                _check_chain(nodes, position, layer.name, i)
+                _check_chain(feeds, position, layer.name, i)
             except LayerError:  # a branch crosses here (a residual connection)
                 continue
             cuts.append(layer.name)

@@ -8,9 +8,7 @@ directory is renamed over the output, so a crash never leaves a partial image be
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import struct
 import threading
 import zlib
@@ -19,6 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
+from tf_style import fileio
 from tf_style.errors import ImageError
 
 # PIL's own hard limit (2 * Image.MAX_IMAGE_PIXELS): large enough for any camera up to ~180 MP,
@@ -354,30 +353,20 @@ def write_image(
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ImageError(f"{path}: expected an RGB array [H, W, 3], got shape {rgb.shape}")
     pixels = _quantize(rgb, bit_depth)
-    directory, name = os.path.split(path)
-    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
     try:
-        # os.open with 0o666 lets the umask decide the permissions, as for a plain open().
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        target = fileio.AtomicFile(path)
     except OSError as e:
         raise ImageError(
             f"{path}: cannot create the file ({_one_line(e)}); check that the directory "
             "exists and is writable"
         ) from None
     try:
-        with os.fdopen(descriptor, "wb") as file:
+        with target as file:
             _encode(file, pixels, image_format, metadata, jpeg_quality)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        if isinstance(e, OSError):
-            raise ImageError(
-                f"{path}: writing failed ({_one_line(e)}); check free space and permissions"
-            ) from None
-        raise
+    except OSError as e:
+        raise ImageError(
+            f"{path}: writing failed ({_one_line(e)}); check free space and permissions"
+        ) from None
 
 
 def as_rgb(image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import keras
 
+from tf_style import kerasgraph
 from tf_style.errors import MemoryEstimateError
 from tf_style.features import Extractor, network_layers
 
@@ -49,8 +50,7 @@ PLAIN_ACTIVATION_FACTOR = 1.5
 
 def _output_shapes(model: keras.Model, height: int, width: int) -> dict[str, tuple[int, ...]]:
     """Every layer's output shape at this input size, by shape inference."""
-    nodes = [node for depth in model._nodes_by_depth.values() for node in depth]
-    tensors = {node.operation.name: node.output_tensors[0] for node in nodes}
+    tensors = kerasgraph.layer_outputs(model)
     names = [layer.name for layer in network_layers(model)]
     probe = keras.Model(model.inputs, [tensors[n] for n in names])
     shapes = probe.compute_output_shape((1, height, width, 3))
@@ -101,12 +101,8 @@ def activation_bytes(
     model = extractor.model
     layers = network_layers(model)
     shapes = _output_shapes(model, height, width)
-    shapes[model.inputs[0]._keras_history.operation.name] = (1, height, width, 3)
-    sources = {
-        node.operation.name: [t._keras_history.operation.name for t in node.input_tensors]
-        for depth in model._nodes_by_depth.values()
-        for node in depth
-    }
+    shapes[kerasgraph.producer(model.inputs[0])] = (1, height, width, 3)
+    sources = dict(kerasgraph.node_inputs(model))
     names = [layer.name for layer in layers]
     segment = _segment_of(extractor, names, recompute)
     last = {s: i for i, s in enumerate(segment)}  # a segment's output is its last layer's

@@ -37,6 +37,11 @@ class Reporter:
         for name, dims in weighted_layers(model):
             self._print(f"{name}: " + " ".join(str(d) for d in dims))
 
+    def zoo_defaults(self, model: str, taken: dict) -> None:
+        """The options a zoo model brought for those left at their defaults (an addition)."""
+        flags = " ".join(f"-{k} {_flag_text(v)}" for k, v in taken.items())
+        self._print(f"Using {model}'s defaults: {flags}")
+
     def setup_layer(self, kind: str, index: int, name: str) -> None:
         # The original pads "style" with two spaces so both kinds line up.
         label = "Setting up content layer" if kind == "content" else "Setting up style layer  "
@@ -84,6 +89,10 @@ class Reporter:
         for i, loss in enumerate(style_losses, 1):
             self._print(f"  Style {i} loss: {loss:f}")
         self._print(f"  Total loss: {sum(content_losses) + sum(style_losses):f}")
+
+
+def _flag_text(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
 def weighted_layers(model) -> list[tuple[str, tuple[int, ...]]]:

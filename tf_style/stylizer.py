@@ -245,20 +245,6 @@ def load_images(
     return preprocess.resize(content, h, w), resized
 
 
-def _layers(config: StyleConfig, entry, reporter: Reporter):
-    """The loss layers: the user's, or the zoo model's own when the user kept VGG's defaults."""
-    defaults = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
-    chosen = config.content_layers, config.style_layers
-    if entry is None or chosen != (defaults["content_layers"], defaults["style_layers"]):
-        return chosen
-    if chosen != (entry.content_layers, entry.style_layers):
-        reporter.note(
-            f"Using {entry.name}'s layers: -content_layers {','.join(entry.content_layers)} "
-            f"-style_layers {','.join(entry.style_layers)}"
-        )
-    return entry.content_layers, entry.style_layers
-
-
 def initial_image(
     config: StyleConfig,
     content: np.ndarray,
@@ -345,18 +331,20 @@ def prepare(
     (model, zoo entry) of `load_model`, `init` a float RGB start replacing -init_image.
     """
     _determinism(config)
+    config, taken = models.apply_zoo_defaults(config)
+    if taken:
+        reporter.zoo_defaults(config.model_file, taken)
     images = images or load_images(config)
     net_content, net_styles = color.network_inputs(config, *images)
+    layers = config.content_layers, config.style_layers
     # The image and the optimizer's state live on the first device, as in the original.
     with tf.device(devices[0]):
         model, entry = loaded or load_model(config, reporter)
-        content_layers, style_layers = _layers(config, entry, reporter)
-        space = ColorSpace(entry.mean_bgr, entry.scale) if entry else ColorSpace()
+        space = models.color_space(entry)
         reporter.loaded(config.model_file, model)
         extractor = build_extractor(
             model,
-            content_layers,
-            style_layers,
+            *layers,
             config.pooling,
             config.precision,
             recompute=config.recompute,
@@ -372,9 +360,7 @@ def prepare(
             precision=config.precision,
             device=devices[0],
         )
-        warmup = _warmup_extractor(
-            config, model, (content_layers, style_layers), net_content.shape[:2], devices[0]
-        )
+        warmup = _warmup_extractor(config, model, layers, net_content.shape[:2], devices[0])
         if len(devices) > 1:
             cuts = split_points(config.multigpu_strategy, extractor, config.tv_weight, len(devices))
             extractor = split_extractor(extractor, cuts, devices)

@@ -85,7 +85,7 @@ def benchmark_parse(tmpdir, rounds: int = 5) -> dict:
       (the median of the per-round ratios, and each round's).
     """
     from tf_style import caffe
-    from tf_style.caffe import writer
+    from tf_style.testing import caffe_writer as writer
 
     tmpdir = Path(tmpdir)
     paths = {

@@ -179,7 +179,7 @@ def write_weights(model: Path, npz: Path, seed: int) -> None:
     The npz holds the peer's state_dict (Caffe's blob layout is torch's: OIHW convolutions,
     (out, in) linear layers, BGR input).
     """
-    from tf_style.caffe import writer
+    from tf_style.testing import caffe_writer as writer
 
     # With zero biases a ReLU network is positively homogeneous (f(ax) = a f(x)), so at the
     # original's start (noise of 0.001) every feature, Gram and gradient is nearly zero: the
@@ -1042,7 +1042,7 @@ def memory_report(flags, log=print) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     model = folder / f"vgg19_conv_seed{flags.seed}.caffemodel"
     if not model.exists():
-        from tf_style.caffe import writer
+        from tf_style.testing import caffe_writer as writer
 
         writer.write_vgg(model, fc=None, seed=flags.seed)
     rows = []

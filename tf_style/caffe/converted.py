@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import mmap
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from tf_style import fileio
 from tf_style.caffe.netspec import CaffeError, LayerSpec, NetSpec
 
 MAGIC = b"\x89TFSTYLE-CAFFE\n\x00"
@@ -70,20 +69,13 @@ def write(path, net: NetSpec, weights: dict[str, list[np.ndarray]]) -> None:
     ).encode()
     start = len(MAGIC) + 8 + len(header)
     pad = -start % _ALIGN
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + struct.pack("<Q", len(header)) + header + b"\0" * pad)
-            for arrays in weights.values():
-                for a in arrays:
-                    data = np.ascontiguousarray(a, "<f4")
-                    f.write(data.data)
-                    f.write(b"\0" * (-data.nbytes % _ALIGN))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with fileio.AtomicFile(path) as f:
+        f.write(MAGIC + struct.pack("<Q", len(header)) + header + b"\0" * pad)
+        for arrays in weights.values():
+            for a in arrays:
+                data = np.ascontiguousarray(a, "<f4")
+                f.write(data.data)
+                f.write(b"\0" * (-data.nbytes % _ALIGN))
 
 
 def read(path) -> tuple[NetSpec, dict[str, list[np.ndarray]]]:

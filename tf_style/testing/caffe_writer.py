@@ -13,13 +13,11 @@ lists; enums are their names. Blobs are numpy arrays in Caffe's layout.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
+from tf_style import fileio
 from tf_style.caffe.netspec import BY_NAME, ENUMS, SCHEMA, V1_TYPES
 
 _V1_ENUM = {v2: v1 for v1, v2 in V1_TYPES.items()}
@@ -207,18 +205,6 @@ def prototxt_text(
     return "".join(out)
 
 
-def _atomic_write(path, data: bytes | str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_net(
     path,
     layers: list[dict],
@@ -231,7 +217,7 @@ def write_net(
     input_shape: tuple[int, ...] | None = None,
 ) -> None:
     """Writes a .caffemodel (and, if `prototxt_path` is given, its .prototxt); see `encode_net`."""
-    _atomic_write(
+    fileio.write_atomically(
         path,
         encode_net(
             layers,
@@ -244,7 +230,7 @@ def write_net(
     )
     if prototxt_path is not None:
         text = prototxt_text(layers, name=name, version=version, input_shape=input_shape)
-        _atomic_write(prototxt_path, text)
+        fileio.write_atomically(prototxt_path, text)
 
 
 def conv(name, bottom, top, weight, bias=None, **param) -> dict:

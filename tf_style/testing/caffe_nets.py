@@ -1,17 +1,16 @@
-"""Tiny Caffe nets for the caffe tests, and OpenCV as the independent oracle.
+"""Tiny Caffe nets that exercise every layer type we read, for the tests and the oracles.
 
-Nets are lists of layer dicts (see `tf_style.caffe.writer`); the files are written by our encoder
-and read back by OpenCV's own Caffe importer, so a wrong encoder or reader shows up as a mismatch.
+Nets are lists of layer dicts (see `caffe_writer`); `write` puts one on disk as a .caffemodel and
+a .prototxt, which OpenCV's own Caffe importer reads back (`oracles`), so a wrong encoder or
+reader shows up as a mismatch.
 """
 
 from __future__ import annotations
 
-import cv2
-import keras
 import numpy as np
 
-from tf_style.caffe import writer
-from tf_style.caffe.writer import conv, simple
+from tf_style.testing import caffe_writer
+from tf_style.testing.caffe_writer import conv, simple
 
 
 def _w(rng, *shape, scale=None):
@@ -29,14 +28,14 @@ def vgg_net(seed=0):
 
     Inputs from 33 to 64 pixels give that 2x2 map (Caffe's pools round up).
     """
-    return writer.vgg_layers(
+    return caffe_writer.vgg_layers(
         depth=16, widths=(4, 6, 8, 8, 8), fc=(12, 12, 10), seed=seed, in_size=(33, 33)
     )
 
 
 def nin_net(seed=0):
     """NIN-shaped (NIN ImageNet's names): 3x3 stride-2 ceil pools, in-place dropout, AVE pool."""
-    return writer.nin_layers(widths=(6, 8, 8, 5), seed=seed)
+    return caffe_writer.nin_layers(widths=(6, 8, 8, 5), seed=seed)
 
 
 def misc_net(seed=0):
@@ -175,41 +174,30 @@ def layer_names(layers) -> list[str]:
     return [layer["name"] for layer in layers if layer["type"] not in ("Split",)]
 
 
-def opencv_outputs(
-    prototxt, caffemodel, x_nhwc: np.ndarray, names: list[str], aliases: dict | None = None
-) -> dict:
-    """Every named layer's output from OpenCV's Caffe importer (no fusion), as NHWC/NC.
+# name -> (layers maker, an input size that suits it).
+NETS = {
+    "vgg": (vgg_net, (50, 45)),  # odd sizes all the way down: 25x23 ... 2x2 into fc6
+    "nin": (nin_net, (227, 241)),
+    "misc": (misc_net, MISC_INPUT),
+    "branchy": (branchy_net, (13, 10)),
+    "resnet": (resnet_net, RESNET_INPUT),
+}
+V1_NETS = ("vgg", "nin", "misc", "branchy")  # V1 has no BatchNorm/Scale types
 
-    OpenCV names some layers after their top blob (NIN's conv4-1024 -> conv4): `aliases` maps
-    our names to those.
+
+def write(folder, layers, version, hw, **kw):
+    """Writes `layers` as `folder/v{version}.prototxt` and `.caffemodel` for input size `hw`.
+
+    Returns:
+        (prototxt path, caffemodel path).
     """
-    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
-    known = set(net.getLayerNames())
-    aliases = aliases or {}
-    cv_names = [n if n in known else aliases.get(n, n) for n in names]
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-    net.enableFusion(False)
-    net.setInput(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))
-    outs = net.forward(cv_names)
-    return {n: (o.transpose(0, 2, 3, 1) if o.ndim == 4 else o) for n, o in zip(names, outs)}
+    model = folder / f"v{version}.caffemodel"
+    proto = folder / f"v{version}.prototxt"
+    caffe_writer.write_net(model, layers, prototxt_path=proto, version=version,
+                           input_shape=(1, 3, *hw), **kw)  # fmt: skip
+    return proto, model
 
 
-def our_outputs(model, x_nhwc: np.ndarray, names: list[str]) -> dict:
-    """Every named layer's output from our model."""
-    probe = keras.Model(model.input, [model.get_layer(n).output for n in names])
-    outs = probe(x_nhwc)
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    return {n: np.asarray(o) for n, o in zip(names, outs)}
-
-
-def assert_layers_close(ours: dict, theirs: dict, rtol: float = 1e-4) -> None:
-    """Each layer within `rtol` of the layer's max |value| (OpenCV reshapes 1x1 maps freely)."""
-    for name, want in theirs.items():
-        got = ours[name]
-        if got.shape != want.shape and got.size == want.size and want.ndim != 4:
-            want = want.reshape(got.shape)
-        assert got.shape == want.shape, f"{name}: shape {got.shape} vs OpenCV {want.shape}"
-        scale = max(float(np.abs(want).max()), 1e-6)
-        err = float(np.abs(got - want).max()) / scale
-        assert err <= rtol, f"{name}: max error {err:.2e} of the layer's max {scale:.3g}"
+def random_input(hw, seed=1) -> np.ndarray:
+    """A float32 NHWC batch of one image of size `hw`, values of Caffe space's spread."""
+    return (np.random.default_rng(seed).standard_normal((1, *hw, 3)) * 40).astype(np.float32)

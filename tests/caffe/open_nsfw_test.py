@@ -8,11 +8,11 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from tests import caffe_fixtures as fx
 from tf_style import models
 from tf_style.caffe import load_model
+from tf_style.testing import oracles
 
-_IMAGE = Path(__file__).resolve().parents[1] / "examples" / "inputs" / "tubingen.jpg"
+_IMAGE = Path(__file__).resolve().parents[2] / "examples" / "inputs" / "tubingen.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,8 @@ def test_open_nsfw_matches_opencv(nsfw, hw):
     names += ["prob"] if hw == (224, 224) else ["pool"]
     assert len(names) == 50
     x = _image(*hw)
-    fx.assert_layers_close(fx.our_outputs(model, x, names),
-                           fx.opencv_outputs(proto, caffemodel, x, names))  # fmt: skip
+    oracles.assert_layers_close(oracles.our_outputs(model, x, names),
+                                oracles.opencv_outputs(proto, caffemodel, x, names))  # fmt: skip
 
 
 @pytest.mark.slow
@@ -51,5 +51,5 @@ def test_open_nsfw_without_prototxt(nsfw):
     assert any("MemoryData" in note for note in alone.caffe_notes)
     x = _image(96, 80)
     name = "relu_stage3_block2"
-    np.testing.assert_array_equal(fx.our_outputs(alone, x, [name])[name],
-                                  fx.our_outputs(model, x, [name])[name])  # fmt: skip
+    np.testing.assert_array_equal(oracles.our_outputs(alone, x, [name])[name],
+                                  oracles.our_outputs(model, x, [name])[name])  # fmt: skip
