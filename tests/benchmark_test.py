@@ -17,7 +17,7 @@ from tf_style import caffe
 from tf_style.config import ConfigError, StyleConfig
 from tf_style.features import build_extractor
 from tf_style.objective import Objective
-from tools.benchmark import peer, problem, runner, stats
+from tools.benchmark import caffe_import, caffe_steps, peer, problem, runner, stats
 from tools.benchmark.report import finish
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -248,6 +248,20 @@ def test_worker_run_summary_table_and_plot(tiny_vgg, tmp_path):
         assert bfloat16_time == pytest.approx(float32_time / 2)
         assert targets[f"bfloat16 loss / float32 loss - 1 after {k} evaluations @32"] == 0
     assert any(line.startswith("32 | tf_style bfloat16 |") for line in printed)
+
+
+def test_caffe_import_steps_run_in_fresh_processes(tiny_vgg, tmp_path, monkeypatch):
+    proto, model = tiny_vgg
+    converted = tmp_path / "tiny.tfstyle"
+    caffe.convert(proto, model, converted)
+    paths = {"MODEL": model, "PROTO": proto, "CONVERTED": converted}
+    monkeypatch.chdir(tmp_path)  # the steps find this package from anywhere
+    seconds, peak = caffe_import.run_step("parse", paths)  # one process: TF's import is seconds
+    assert seconds > 0 and peak > model.stat().st_size
+    assert list(caffe_steps.STEPS) == [
+        "parse", "parse_structure_only", "read_converted",
+        "load_model_caffemodel", "load_model_converted",
+    ]  # fmt: skip
 
 
 def test_precision_is_validated():

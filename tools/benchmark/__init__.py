@@ -36,6 +36,8 @@ The modules, one concern each (data flows down the list):
 - `stats.py`: curves, time to a loss, parity, pairing of rounds, the summary and the targets;
   `report.py`: the table, the plot, the saved results.
 - `schedule.py`: the order of the measurements; `cli.py` (and `__main__.py`): the flags.
+- `caffe_import.py`, `caffe_steps.py`: the Caffe import benchmark (`-caffe_parse`, or alone as
+  `python -m tools.benchmark.caffe_import`), each step a fresh process.
 
-Only `worker.py` and `inputs.py` import tf_style.
+Only `worker.py`, `caffe_steps.py` (what they measure) and `inputs.py` import tf_style.
 """

@@ -69,7 +69,7 @@ def define_flags() -> None:
         "both histories are full (the peer's grows by a pair per iteration); 0 skips it.",
     )  # fmt: skip
     flags.DEFINE_integer("threads", 2, "Intra-op threads of both (inter-op: 1).")
-    flags.DEFINE_boolean("caffe_parse", False, "Also time the Caffe import (tools/bench_caffe).")
+    flags.DEFINE_boolean("caffe_parse", False, "Also time the Caffe import (caffe_import.py).")
     flags.DEFINE_integer("seed", 0, "Seed of the weights and the initial image.")
     flags.DEFINE_boolean(
         "memory_report", False, "Only measure peak memory with and without -recompute."

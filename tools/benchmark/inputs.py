@@ -1,7 +1,8 @@
 """What both sides are given: the synthetic VGG-19, the images, the initial images.
 
-With worker.py the one module that imports tf_style (the writer of test Caffe files, the
-converter and the seeded noise), each inside the function that needs it.
+Besides worker.py and caffe_steps.py (what they measure) the one module that imports tf_style:
+the writer of synthetic Caffe files, the converter and the seeded noise, each inside the
+function that needs it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ def write_conv_vgg(model: Path, seed: int) -> None:
     from tf_style.caffe import writer
 
     writer.write_vgg(model, fc=None, seed=seed)
+
+
+def write_caffe_vgg(model: Path, proto: Path, converted: Path) -> None:
+    """The Caffe import benchmark's files: a synthetic VGG-19 with its fc layers (V1, legacy
+    dims, like Oxford's file), its prototxt, and the converted file made of them."""
+    from tf_style import caffe
+    from tf_style.caffe import writer
+
+    writer.write_vgg(model, prototxt_path=proto)
+    caffe.convert(proto, model, converted)
 
 
 def write_images(folder: Path, sizes: list[int], content: str, style: str) -> None:

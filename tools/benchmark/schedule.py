@@ -112,8 +112,8 @@ def run_benchmark(flags, log=print) -> dict:
         )
     extra = {}
     if flags.caffe_parse:
-        log("Caffe import (tools/bench_caffe.py):")
-        from tools.bench_caffe import benchmark_parse
+        log("Caffe import (tools/benchmark/caffe_import.py):")
+        from tools.benchmark.caffe_import import benchmark_parse
 
         extra["caffe_parse"] = benchmark_parse(folder)
         log(json.dumps(extra["caffe_parse"]))

@@ -1,7 +1,7 @@
 """One of our measured runs, in a fresh process (`python -m tools.benchmark --worker spec.json`).
 
-With inputs.py the one module that imports tf_style; here the imports wait until the threads
-are set and the start-up times taken.
+With inputs.py and caffe_steps.py the only modules that import tf_style; here the imports wait
+until the threads are set and the start-up times taken.
 """
 
 from __future__ import annotations
@@ -9,32 +9,18 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tools.benchmark.measure import hwm, timed
-from tools.benchmark.problem import (
-    CONTENT_LAYERS,
-    CONTENT_WEIGHT,
-    ROOT,
-    STYLE_LAYERS,
-    STYLE_WEIGHT,
-)
+from tools.benchmark.measure import hwm, module_command, timed
+from tools.benchmark.problem import CONTENT_LAYERS, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT
 
 
 def command(spec_path: Path) -> tuple[list[str], dict]:
-    """The command and the environment variables that run the worker on a spec file.
-
-    The repository goes first on PYTHONPATH, so that the worker finds this package from any
-    working directory.
-    """
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return [sys.executable, "-m", "tools.benchmark", "--worker", str(spec_path)], {
-        "PYTHONPATH": path
-    }
+    """The command and the environment variables that run the worker on a spec file."""
+    return module_command("tools.benchmark", "--worker", str(spec_path))
 
 
 def warmup_evaluations() -> int:
