@@ -15,6 +15,7 @@ from tools.benchmark.problem import ROOT
 
 
 def main(argv) -> None:
+    """A worker run, the memory report, the summary of saved jobs, or the whole benchmark."""
     del argv
     if flags.FLAGS.worker:
         from tools.benchmark import worker
@@ -40,7 +41,6 @@ def main(argv) -> None:
 
 def define_flags() -> None:
     """Defines the benchmark's flags (`python -m tools.benchmark --helpshort` lists them)."""
-
     flags.DEFINE_string("worker", "", "Internal: run one measured configuration (a spec file).")
     flags.DEFINE_boolean("report_only", False, "Summarise out_dir/benchmark.json's jobs again.")
     flags.DEFINE_string("peer_dir", "", "A checkout of ProGamerGov/neural-style-pt; empty: skip.")

@@ -19,6 +19,7 @@ def _steady(ends: list[float]) -> list[float]:
 
 
 def curve_ours(result: dict) -> dict:
+    """Per-evaluation times, the loss curve, the first per-layer losses and the start-up."""
     evals = result["evals"]
     times = result["times"]
     startup = {
