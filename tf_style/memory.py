@@ -6,8 +6,8 @@ image-sized buffers. No pixel is computed: the shapes come from Keras' shape inf
 
 Calibration against the measured peak RSS (VmHWM of a fresh process that loads the model, builds
 fixed-step L-BFGS with m = 5 and runs one value-and-gradient evaluation of the default layers;
-`tools/benchmark.py -memory_report`) of a VGG-19-shaped net (real widths, conv layers only, 80 MB
-of weights) on the 2-core CPU, TF 2.21, float32:
+`python -m tools.benchmark -memory_report`) of a VGG-19-shaped net (real widths, conv layers only,
+80 MB of weights) on the 2-core CPU, TF 2.21, float32:
 
     side   measured (recompute off / on)   estimate (off / on)   estimate / measured
      256    1087 /  1067 MiB                1106 /  1062 MiB      1.02 / 1.00

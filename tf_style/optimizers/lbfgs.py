@@ -351,6 +351,11 @@ class LBFGS(FixedStepOptimizer):
         self._s_step = tf.Variable(tf.zeros_like(self.image), trainable=False, name="step")
         self._write_pair = function(self._write_pair_rows, jit_compile=True)
 
+    @property
+    def num_pairs(self) -> int:
+        """Curvature pairs the history holds now (at most `num_correction`)."""
+        return int(self._num_pairs.numpy())
+
     def _small_variables(self) -> tuple[tf.Variable, ...]:
         """The memory's variables after the two histories, in `Memory`'s order."""
         return (
