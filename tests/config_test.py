@@ -6,7 +6,7 @@ import pytest
 
 from tf_style.config import ConfigError, StyleConfig
 
-# The original's defaults (semantics.md section 1), written out independently of config.py.
+# The original's defaults (docs/semantics.md#flags), written out independently of config.py.
 ORIGINAL_DEFAULTS = {
     "style_image": ("examples/inputs/seated-nude.jpg",),
     "style_blend_weights": None,

@@ -19,7 +19,8 @@ from tf_style.testing import processes
 
 CONTENT = ("relu4_2",)
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-# semantics.md 3.2: the original's default net, module by module, with the TV module first.
+# docs/semantics.md#loss-modules: the original's default net, module by module, with the TV module
+# first.
 ORIGINAL_NET = (
     "TV conv1_1 relu1_1 S conv1_2 relu1_2 pool1 conv2_1 relu2_1 S conv2_2 relu2_2 pool2 "
     "conv3_1 relu3_1 S conv3_2 relu3_2 conv3_3 relu3_3 conv3_4 relu3_4 pool3 conv4_1 relu4_1 S "
@@ -59,7 +60,8 @@ def test_modules_are_counted_as_the_original_counts(extractor):
 
 
 def test_the_original_example_split(extractor):
-    # semantics.md 8.1, tv=0, 3,6,12: GPU0 conv1_1 relu1_1 Style1; GPU1 conv1_2 relu1_2 pool1;
+    # docs/semantics.md#several-gpus, tv=0, 3,6,12: GPU0 conv1_1 relu1_1 Style1; GPU1 conv1_2
+    # relu1_2 pool1;
     # GPU2 conv2_1 .. pool2; GPU3 the rest.
     assert devices.split_points(("3", "6", "12"), extractor, 0.0, 4) == [
         "relu1_1",
@@ -221,7 +223,8 @@ def test_segments_run_on_their_devices(base):
     found = json.loads(result.stdout.strip().splitlines()[-1])
     cpus = found["cpus"]
     assert len(cpus) == 4
-    # semantics.md 8.1: 3,6,12 puts conv1_1 on device 0, conv1_2 on 1, conv2_* on 2, the rest on 3.
+    # docs/semantics.md#several-gpus: 3,6,12 puts conv1_1 on device 0, conv1_2 on 1, conv2_* on 2,
+    # the rest on 3.
     expected = {"conv1_1": 0, "conv1_2": 1, "conv2_1": 2, "conv2_2": 2}
     kinds = {"forward": 0, "backward": 0}
     for kind, layer, device in found["convs"]:

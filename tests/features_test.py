@@ -17,7 +17,8 @@ def test_cut_after_the_last_loss_layer(model):
     names = [layer.name for layer in network_layers(ex.model)]
     assert names == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1"]
     assert ex.names == ("relu1_1", "relu2_1")
-    # loadcaffe numbers the modules from 1: relu1_1 is 2, relu2_1 is 7 (semantics.md 9.1).
+    # loadcaffe numbers the modules from 1: relu1_1 is 2, relu2_1 is 7
+    # (docs/semantics.md#model-layer-numbers).
     assert ex.indices == (2, 7)
     assert ex.content == (1,) and ex.style == (0,)
 

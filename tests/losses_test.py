@@ -15,13 +15,14 @@ def rng():
 
 
 def np_gram(f):
-    """semantics.md 4.2: F^T F / (C*H*W) on the (H*W) x C matrix."""
+    """docs/semantics.md#gram-matrix: F^T F / (C*H*W) on the (H*W) x C matrix."""
     mat = f.reshape(-1, f.shape[-1]).astype(np.float64)
     return mat.T @ mat / mat.size
 
 
 def np_tv_backward(x, weight):
-    """The original's hand-written TVLoss backward (semantics.md 4.4), on x of shape [C, H, W]."""
+    """The original's hand-written TVLoss backward (docs/semantics.md#total-variation), on x of
+    shape [C, H, W]."""
     a = x[:, :-1, :-1] - x[:, :-1, 1:]
     b = x[:, :-1, :-1] - x[:, 1:, :-1]
     g = np.zeros_like(x)
@@ -62,7 +63,7 @@ def test_content_loss_value_and_gradient(rng):
     p = rng.normal(size=f.shape).astype(np.float32)
     value, grad = grad_of(lambda x: losses.content_loss(x, p, 7.5), f)
     np.testing.assert_allclose(value.numpy(), 7.5 * np.mean((f - p) ** 2.0), rtol=RTOL)
-    # semantics.md 4.1: lambda * 2 (F - P) / N.
+    # docs/semantics.md#content-loss: lambda * 2 (F - P) / N.
     np.testing.assert_allclose(grad.numpy(), 7.5 * 2 * (f - p) / f.size, rtol=RTOL, atol=1e-8)
 
 
@@ -72,7 +73,7 @@ def test_style_loss_value_and_gradient(rng):
     value, grad = grad_of(lambda x: losses.style_loss(x, a.astype(np.float32), 100.0), f)
     g = np_gram(f)
     np.testing.assert_allclose(value.numpy(), 100.0 * np.mean((g - a) ** 2), rtol=RTOL)
-    # semantics.md 4.3 as coded in the original: lambda * 4 (G - A) F / (N C^2).
+    # docs/semantics.md#style-loss, as coded in the original: lambda * 4 (G - A) F / (N C^2).
     mat = f.reshape(-1, 4).astype(np.float64)
     want = 100.0 * 4 * mat @ (g - a) / (f.size * 16)
     np.testing.assert_allclose(grad.numpy().reshape(-1, 4), want, rtol=RTOL, atol=1e-8)

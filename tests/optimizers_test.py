@@ -12,7 +12,7 @@ SHAPE = (1, 4, 4, 3)  # a tiny image
 
 
 def np_lbfgs(fg, x0, num_evaluations, m, dtype=np.float64):
-    """semantics.md 5.2 (torch optim.lbfgs, neural-style's settings) in numpy.
+    """docs/semantics.md#l-bfgs (torch optim.lbfgs, neural-style's settings) in numpy.
 
     Vectors are stored in ``dtype`` (float32 mirrors a Torch FloatTensor), scalars are
     float64, and dot products multiply in ``dtype`` and sum in float64 as tf_style does.
@@ -64,7 +64,7 @@ def np_lbfgs(fg, x0, num_evaluations, m, dtype=np.float64):
 
 
 def np_adam(fg, x0, num_evaluations, lr):
-    """semantics.md 5.3 (torch optim.adam) in float64; returns x_1 .. x_n flattened."""
+    """docs/semantics.md#adam (torch optim.adam) in float64; returns x_1 .. x_n flattened."""
     x = x0.astype(np.float64).ravel()
     m = v = np.zeros_like(x)
     xs = [x]

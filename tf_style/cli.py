@@ -88,9 +88,10 @@ def usage_text() -> str:
 
 
 def options_markdown() -> str:
-    """The README's option list: every flag with its help and default, grouped as `-help`.
+    """The option list of docs/options.md: every flag, its help and default, grouped as `-help`.
 
-    README.md holds this text between its `<!-- options -->` markers (a test compares them).
+    docs/options.md holds this text between its `<!-- options -->` markers (tests/docs_test.py
+    compares them; running it as a script rewrites them).
 
     Example:
         >>> print(options_markdown().splitlines()[0])

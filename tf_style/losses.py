@@ -1,12 +1,12 @@
 """Loss functions of neural style transfer: content, Gram, style, total variation.
 
 Pure tensor functions that work eagerly and inside ``tf.function``. The math is the original's
-(jcjohnson/neural-style, semantics.md section 4): MSE losses averaged over their elements, Gram
+(jcjohnson/neural-style, docs/semantics.md#losses): MSE losses averaged over their elements, Gram
 matrices divided by the layer's total element count, and a squared total-variation term.
 
 Features may arrive in a reduced precision (bfloat16 or float16 convolutions); every loss casts
 them to float32 first, so Gram matrices and MSE reductions always run in float32 (a bfloat16
-Gram loses precision and a float16 Gram overflows, performance.md 3.3).
+Gram loses precision and a float16 Gram overflows, docs/performance.md#precision).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def _normalized_loss(
     """``weight * unweighted(features, target)`` with the original's normalised gradient.
 
     The gradient w.r.t. ``features`` is ``weight * g / (sum|g| + 1e-8)`` times the upstream
-    gradient, where ``g`` is the gradient of the un-weighted loss (semantics.md 4.6); the value
+    gradient, where ``g`` is the gradient of the un-weighted loss
+    (docs/semantics.md#normalized-gradients); the value
     stays ``weight * loss``, so the gradient is deliberately not the gradient of the value.
     ``target`` and ``weight`` are explicit inputs (not captured) so that they may be
     ``tf.Variable``s; they receive no gradient.
@@ -92,7 +93,8 @@ def _normalized_loss(
 def content_loss(
     features: tf.Tensor, target: tf.Tensor, weight: float | tf.Tensor, *, normalize: bool = False
 ) -> tf.Tensor:
-    """Content loss ``weight * mean((F - P)^2)`` (Torch ``MSECriterion``, semantics.md 4.1).
+    """Content loss ``weight * mean((F - P)^2)`` (Torch ``MSECriterion``,
+    docs/semantics.md#content-loss).
 
     Args:
         features: activations of the image being optimised, any float dtype.
@@ -121,7 +123,8 @@ def style_loss(
     *,
     normalize: bool = False,
 ) -> tf.Tensor:
-    """Style loss ``weight * mean((G(F) - A)^2)`` over the ``C*C`` Gram entries (semantics.md 4.3).
+    """Style loss ``weight * mean((G(F) - A)^2)`` over the ``C*C`` Gram entries
+    (docs/semantics.md#style-loss).
 
     Args:
         features: activations of the image being optimised, ``[1, H, W, C]`` or ``[H, W, C]``.
@@ -138,7 +141,7 @@ def style_loss(
 
 
 def tv_loss(image: tf.Tensor, weight: float | tf.Tensor) -> tf.Tensor:
-    """Squared total-variation loss of the original (semantics.md 4.4).
+    """Squared total-variation loss of the original (docs/semantics.md#total-variation).
 
     ``weight / 2 * sum(a^2 + b^2)`` with ``a = x[i, j] - x[i, j+1]`` and ``b = x[i, j] - x[i+1, j]``
     over the top-left ``(H-1) x (W-1)`` block only: the last row's horizontal and the last

@@ -1,6 +1,6 @@
 """How much memory one run needs, from layer shapes alone, and whether it fits.
 
-The estimate follows performance.md section 5: the activations the backward pass keeps, the
+The estimate follows docs/performance.md#memory: the activations the backward pass keeps, the
 largest transient of one layer's backward, the optimizer's history, the weights and a few
 image-sized buffers. No pixel is computed: the shapes come from Keras' shape inference.
 

@@ -1,6 +1,7 @@
 """Keras layers with Caffe's semantics (NHWC tensors, any spatial size).
 
-Caffe's pooling rounds up and clips (caffe.md section 4), its convolution pads symmetrically, its
+Caffe's pooling rounds up and clips (docs/caffe.md#layer-semantics), its convolution pads
+symmetrically, its
 InnerProduct flattens in C,H,W order and its LRN divides alpha by the window size; Keras' built-in
 layers do none of this, so these layers do. All are serializable and hold their weights as
 non-trainable variables, so one instance can be called on many tensors.
@@ -151,7 +152,8 @@ class CaffeConvolution(keras.layers.Conv2D):
         super().__init__(*args, **kwargs)
         self.pad = _pair(pad)
         # Stride 1 with pad = dilation*(kernel-1)/2 on both axes (VGG's and NIN's 3x3/5x5
-        # convolutions) is exactly TensorFlow's SAME padding (caffe.md 4.3), which saves a
+        # convolutions) is exactly TensorFlow's SAME padding (docs/caffe.md#convolution-padding),
+        # which saves a
         # padded copy of every activation in the forward and the backward pass.
         span = [d * (k - 1) for d, k in zip(self.dilation_rate, self.kernel_size)]
         self._same = tuple(self.strides) == (1, 1) and [2 * p for p in self.pad] == span
@@ -310,7 +312,7 @@ class CaffeLRN(keras.layers.Layer):
     def call(self, x):
         n = self.local_size
         if self.region == "across":
-            # TF's bias/alpha are Caffe's k and alpha / n (caffe.md pitfall 8).
+            # TF's bias/alpha are Caffe's k and alpha / n (docs/caffe.md#lrn).
             return tf.nn.local_response_normalization(
                 x, depth_radius=(n - 1) // 2, bias=self.k, alpha=self.alpha / n, beta=self.beta
             )

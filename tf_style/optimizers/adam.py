@@ -1,4 +1,4 @@
-"""`adam`: Keras 3 Adam with torch `optim.adam`'s settings (docs/semantics.md#the-optimisers)."""
+"""`adam`: Keras 3 Adam with torch `optim.adam`'s settings (docs/semantics.md#adam)."""
 
 from __future__ import annotations
 

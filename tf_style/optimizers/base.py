@@ -1,6 +1,7 @@
 """What every optimizer of the image shares: its run state, one fixed step, and the runner.
 
-Evaluation semantics are the original's (docs/semantics.md#the-optimisers): evaluation `t`
+Evaluation semantics are the original's (docs/semantics.md#evaluations-and-iterations): evaluation
+`t`
 evaluates the image `x_t`; the caller's callbacks (printing, saving) come after evaluation `t`
 and see `x_t` with its loss; the update computed from evaluation `t` moves the image to
 `x_{t+1}` only right before evaluation `t + 1`. A run of `N` evaluations therefore ends on
@@ -42,7 +43,8 @@ WARMUP_EVALUATIONS = 5
 def dot(a: tf.Tensor, b: tf.Tensor, dtype: tf.DType = tf.float64) -> tf.Tensor:
     """`a . b`: products in float32, accumulated in `dtype`.
 
-    Torch's CPU dot returns a double (docs/semantics.md#the-optimisers): about 1e-11 relative
+    Torch's CPU dot returns a double (docs/semantics.md#precision-of-the-dot-products): about 1e-11
+    relative
     at 3 x 512^2 elements, and on the CPU 8x faster than casting both vectors to float64 first.
     """
     return tf.reduce_sum(tf.cast(a * b, dtype))

@@ -3,7 +3,7 @@
 Fixed step (`min(1, 1/sum|g|)` on the first iteration, 1 afterwards), no line search,
 `num_correction` curvature pairs kept in a ring buffer, a pair accepted only when
 `y.s > 1e-10`, `H0 = y.s / y.y`; it stops itself when `g.d > 1` (tolX = -1); see
-docs/semantics.md#the-optimisers. Scalars and dot products are float64 unless the device has
+docs/semantics.md#l-bfgs. Scalars and dot products are float64 unless the device has
 none (TPUs).
 
 The two-loop recursion is computed in its matrix form: with the dot products `s_i.y_j` and

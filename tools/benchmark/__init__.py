@@ -11,11 +11,13 @@ already at the run's size (so no resize happens on either side), the peer's prep
 (x255, BGR, mean) fed to tf_style as arrays, the peer's own `torch.randn * 0.001` initial image
 (seeded per round), fixed-step L-BFGS with 100 pairs, default content and style weights and
 layers. TV is off in both: neural-style-pt's TV is an L1 term that differs from the original's
-(semantics.md section 12). First the iteration-1..5 losses of the two are compared (a check of
+(docs/semantics.md#how-neural-style-pt-differs). First the iteration-1..5 losses of the two are
+compared (a check of
 losses, gradients and the L-BFGS steps alike).
 
 Every measured run is a fresh process; ours (A) and the peer's (B) alternate A, B, A, B, with a
-2048^2 SGEMM timed before and after each (performance.md 6.2: this VM's speed swings). At the
+2048^2 SGEMM timed before and after each (docs/performance.md#pairing-and-noise: this VM's speed
+swings). At the
 first size a bfloat16 run of ours joins each round, ours run a quarter longer, and the time to
 reach the peer's loss is taken at each quarter of its run; each round starts from its own
 noise (seed + round), and the ratios are medians over the rounds. Then our own modes (optimizers,

@@ -8,12 +8,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTENT_LAYERS = ("relu4_2",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_WEIGHT, STYLE_WEIGHT = 5.0, 100.0
-# VGG-19 up to relu5_1: (block, convs) with their widths (performance.md 2.1).
+# VGG-19 up to relu5_1: (block, convs) with their widths
+# (docs/performance.md#forward-pass-of-vgg-19).
 VGG19 = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 1, 512))
 
 
 def evaluation_flops(height: int, width: int) -> float:
-    """FLOPs of one value+gradient evaluation to relu5_1 (performance.md section 2).
+    """FLOPs of one value+gradient evaluation to relu5_1 (docs/performance.md#one-evaluation).
 
     Convolutions forward, the same again for the input-only backward, and each style layer's
     Gram matrix forward and backward (2 * C^2 * h * w each).
@@ -31,7 +32,8 @@ def evaluation_flops(height: int, width: int) -> float:
 
 
 def relu_floor_bytes(size: int) -> int:
-    """The float32 ReLU outputs to relu5_1 at size^2 (performance.md 5.1's memory floor).
+    """The float32 ReLU outputs to relu5_1 at size^2 (the memory floor of
+    docs/performance.md#activation-floor).
 
     An input-only backward pass must keep them.
     """

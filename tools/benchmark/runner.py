@@ -80,7 +80,8 @@ def memory_report(flags, log=print) -> list[dict]:
 
     Each row is a fresh process (VmHWM) that loads a conv-only synthetic VGG-19, builds
     fixed-step L-BFGS with `-memory_num_correction` pairs and runs one evaluation; it also
-    records tf_style.memory's estimate. The floor is performance.md 5.1's: the ReLU outputs of
+    records tf_style.memory's estimate. The floor is docs/performance.md#activation-floor: the ReLU
+    outputs of
     the net to relu5_1, which an input-only backward must keep.
     """
     folder = Path(flags.out_dir).resolve()

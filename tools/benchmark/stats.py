@@ -84,7 +84,7 @@ def time_to_loss(curve: list, target: float, rtol: float = 1e-4) -> float | None
     """Seconds from the start of optimisation until the loss first reaches `target`.
 
     Within `rtol` counts as reached: the two implementations follow the same path and differ
-    by float rounding (the parity tolerance of performance.md 6.2).
+    by float rounding (the parity tolerance of docs/performance.md#pairing-and-noise).
     """
     for t, loss in curve:
         if loss <= target * (1 + rtol):
@@ -135,7 +135,8 @@ def _good(jobs: list) -> list:
 
 
 def _stable(job: dict) -> bool:
-    """Whether the calibration moved less than 25% across the job (performance.md 6.2)."""
+    """Whether the calibration moved less than 25% across the job
+    (docs/performance.md#pairing-and-noise)."""
     before, after = job["sgemm_gflops"]
     return abs(after - before) <= 0.25 * max(before, after)
 
