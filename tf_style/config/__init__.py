@@ -1,0 +1,114 @@
+"""Every option of a style-transfer run, with the original's defaults, validated in one place.
+
+`StyleConfig` is the single source of defaults: the CLI (`cli.py`) builds its flags from these
+fields and their metadata (group, help text, tags), and the library takes the same object.
+Field names are the original neural-style flag names. The fields are declared by theme
+(`original.py`, `ours.py`), checked in `validate.py`; this package imports only the standard
+library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from tf_style.config.fields import (
+    BACKENDS,
+    CHECKPOINT,
+    COLOR_MATCH_MODES,
+    COLOR_TRANSFER,
+    DEFAULT_MAX_PIXELS,
+    GRAPH,
+    GROUPS,
+    INIT,
+    OPTIMIZERS,
+    POOLING,
+    PRECISIONS,
+)
+from tf_style.config.original import OriginalOptions
+from tf_style.config.ours import TfStyleOptions
+from tf_style.config.validate import validate
+from tf_style.errors import ConfigError
+
+
+# Fields come in the order of the bases from last to first: the original's, then ours.
+@dataclass(frozen=True)
+class StyleConfig(TfStyleOptions, OriginalOptions):
+    """One style-transfer run. Defaults are those of jcjohnson/neural-style.
+
+    List-valued options accept a tuple, a list, or a comma-separated string (as on the CLI).
+
+    Example:
+        >>> cfg = StyleConfig(style_image="starry.jpg", content_image="photo.jpg", image_size=256)
+        >>> cfg.style_image
+        ('starry.jpg',)
+    """
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("style_blend_weights", "gpu") and value in (None, "", "nil"):
+                object.__setattr__(self, f.name, None)
+            elif f.type.startswith("tuple"):
+                object.__setattr__(self, f.name, _to_tuple(f.name, value, f.type))
+        validate(self)
+
+    def replace(self, **changes) -> StyleConfig:
+        """Returns a copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def blend_weights(self) -> tuple[float, ...]:
+        """The style blend weights normalised to sum to 1, one per style image."""
+        raw = self.style_blend_weights or (1.0,) * len(self.style_image)
+        total = sum(raw)
+        return tuple(w / total for w in raw)
+
+    @property
+    def num_correction(self) -> int:
+        """The L-BFGS history size the original uses: 0 means 100."""
+        return self.lbfgs_num_correction if self.lbfgs_num_correction > 0 else 100
+
+
+def settings(config: StyleConfig, tag: str) -> dict:
+    """The values of the options tagged `tag` (GRAPH or CHECKPOINT), by name."""
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if tag in f.metadata["tags"]
+    }
+
+
+def _to_tuple(name: str, value, type_name: str) -> tuple:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",")] if value.strip() else []
+    try:
+        items = list(value)
+    except TypeError:
+        items = [value]
+    convert = {"int": int, "float": float}.get(type_name.split("[")[1].split(",")[0], str)
+    try:
+        return tuple(convert(v) for v in items)
+    except (TypeError, ValueError):
+        kind = "integers" if convert is int else "numbers"
+        raise ConfigError(
+            f"-{name} must be a comma-separated list of {kind}, got {value!r}"
+        ) from None
+
+
+__all__ = [
+    "BACKENDS",
+    "CHECKPOINT",
+    "COLOR_MATCH_MODES",
+    "COLOR_TRANSFER",
+    "ConfigError",
+    "DEFAULT_MAX_PIXELS",
+    "GRAPH",
+    "GROUPS",
+    "INIT",
+    "OPTIMIZERS",
+    "POOLING",
+    "PRECISIONS",
+    "StyleConfig",
+    "settings",
+]
