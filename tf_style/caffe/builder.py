@@ -11,26 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_style.caffe import layers as L
+from tf_style.caffe import layer_types
 from tf_style.caffe.netspec import DATA_TYPES, SKIPPED_TYPES, CaffeError, LayerSpec, NetSpec, first
-
-
-def _hw(param: dict, name: str, default: int | None, where: str) -> tuple[int, int]:
-    """A (h, w) pair from Caffe's `name` (one or two values) and `name_h`/`name_w` fields."""
-    values = param.get(name, [])
-    if len(values) > 2:
-        raise CaffeError(f"{where}: {name} has {len(values)} values; only 2-D layers are supported")
-    if values:
-        base = (values[0], values[-1])
-    elif default is not None:
-        base = (default, default)
-    else:
-        base = (None, None)
-    prefix = name.replace("_size", "")  # kernel_size -> kernel_h / kernel_w
-    h, w = first(param, prefix + "_h", base[0]), first(param, prefix + "_w", base[1])
-    if h is None or w is None:
-        raise CaffeError(f"{where}: {name} is not set")
-    return int(h), int(w)
 
 
 def _as_tensor(array: np.ndarray, share: bool):
@@ -218,8 +200,6 @@ class _Builder:
         for top in spec.top or [spec.name]:
             self.tensors[top] = out
 
-    # --- layer types ---------------------------------------------------------------------
-
     def build(self) -> keras.Model:
         for spec in self.net.layers:
             self.layer(spec)
@@ -256,241 +236,13 @@ class _Builder:
             for top in spec.top:
                 self.tensors[top] = x
             return
-        method = _METHODS.get(t)
+        method = layer_types.METHODS.get(t)
         if method is None:
             raise CaffeError(
                 f"{self.where(spec)}: layer type {t!r} is not supported; remove the layer or "
                 "cut the net before it"
             )
         method(self, spec, p)
-
-    def _convolution(self, spec, p):
-        cp = first(p, "convolution_param", {})
-        where = self.where(spec)
-        if first(cp, "axis", 1) != 1:
-            raise CaffeError(f"{where}: only axis 1 (channels) is supported")
-        out = first(cp, "num_output")
-        if not out:
-            raise CaffeError(f"{where}: num_output is not set")
-        kh, kw = _hw(cp, "kernel_size", None, where)
-        sh, sw = _hw(cp, "stride", 1, where)
-        ph, pw = _hw(cp, "pad", 0, where)
-        dil = cp.get("dilation", []) or [1]
-        dh, dw = int(dil[0]), int(dil[-1])
-        group = first(cp, "group", 1)
-        bias = first(cp, "bias_term", True)
-        if min(kh, kw, sh, sw, dh, dw, group) < 1:
-            raise CaffeError(f"{where}: kernel, stride, dilation and group must be positive")
-        if (dh > 1 or dw > 1) and (sh > 1 or sw > 1):
-            raise CaffeError(f"{where}: dilation together with stride > 1 is not supported")
-        self.blobs(spec, 2 if bias else 1, "weights, bias" if bias else "weights")
-        x = self.bottom(spec, 0, channels_hint=self.weight_size(spec) // (out * kh * kw) * group)
-        cin = x.shape[-1]
-        if cin % group or out % group:
-            raise CaffeError(f"{where}: {cin} inputs or {out} outputs do not split into {group}")
-
-        def make_arrays():
-            w = self.check_count(spec, 0, (out, cin // group, kh, kw))
-            arrays = [np.ascontiguousarray(w.transpose(2, 3, 1, 0))]
-            return arrays + ([self.check_count(spec, 1, (out,))] if bias else [])
-
-        arrays = None if self.weights is not None else make_arrays()  # check before building
-        layer = L.CaffeConvolution(
-            out,
-            (kh, kw),
-            strides=(sh, sw),
-            pad=(ph, pw),
-            dilation_rate=(dh, dw),
-            groups=group,
-            use_bias=bias,
-            name=self.keras_name(spec),
-            dtype="float32",
-        )
-        self.add(spec, layer, x, lambda: arrays)
-
-    def _innerproduct(self, spec, p):
-        ip = first(p, "inner_product_param", {})
-        where = self.where(spec)
-        if first(ip, "axis", 1) != 1:
-            raise CaffeError(f"{where}: only axis 1 is supported")
-        out = first(ip, "num_output")
-        if not out:
-            raise CaffeError(f"{where}: num_output is not set")
-        bias = first(ip, "bias_term", True)
-        self.blobs(spec, 2 if bias else 1, "weights, bias" if bias else "weights")
-        x = self.bottom(spec, 0)
-        channels = x.shape[-1]
-        size = self.weight_size(spec)
-        n_in = size // out
-        static = _count(x.shape[1:]) if None not in x.shape[1:] else None
-        if (
-            size != out * n_in
-            or n_in == 0
-            or (channels and n_in % channels)
-            or (static is not None and static != n_in)
-        ):
-            shape = tuple(spec.blobs[0].shape) if spec.blobs else (size,)
-            raise CaffeError(
-                f"{where}: weight blob 0 has shape {shape} but the net needs "
-                f"({out}, {static or f'a multiple of {channels}'}); the prototxt and the "
-                "caffemodel do not match"
-            )
-
-        def make_arrays():
-            if first(ip, "transpose", False):
-                kernel = np.ascontiguousarray(self.check_count(spec, 0, (n_in, out)).T)
-            else:
-                kernel = self.check_count(spec, 0, (out, n_in))  # a view into the file
-            return [kernel] + ([self.check_count(spec, 1, (out,))] if bias else [])
-
-        layer = L.CaffeInnerProduct(out, n_in, use_bias=bias, name=self.keras_name(spec))
-        self.add(spec, layer, x, make_arrays)
-
-    def _relu(self, spec, p):
-        slope = first(first(p, "relu_param", {}), "negative_slope", 0.0)
-        if not np.isfinite(slope):
-            raise CaffeError(f"{self.where(spec)}: negative_slope is {slope}")
-        name = self.keras_name(spec)
-        if slope >= 0:
-            layer = keras.layers.ReLU(negative_slope=slope, name=name)
-        else:  # Keras' ReLU refuses negative slopes, which Caffe allows
-            layer = L.CaffeLeakyReLU(slope, name=name)
-        self.add(spec, layer, self.bottom(spec, 0))
-
-    def _dropout(self, spec, p):
-        # Identity at inference (Caffe scales at training time, like Keras).
-        ratio = first(first(p, "dropout_param", {}), "dropout_ratio", 0.5)
-        if not 0 <= ratio < 1:
-            raise CaffeError(f"{self.where(spec)}: dropout_ratio {ratio} is not in [0, 1)")
-        self.add(
-            spec, keras.layers.Dropout(ratio, name=self.keras_name(spec)), self.bottom(spec, 0)
-        )
-
-    def _softmax(self, spec, p):
-        if first(first(p, "softmax_param", {}), "axis", 1) != 1:
-            raise CaffeError(f"{self.where(spec)}: only axis 1 (channels) is supported")
-        self.add(
-            spec, keras.layers.Softmax(axis=-1, name=self.keras_name(spec)), self.bottom(spec, 0)
-        )
-
-    def _pooling(self, spec, p):
-        pp = first(p, "pooling_param", {})
-        where = self.where(spec)
-        method = first(pp, "pool", "MAX")
-        if method not in ("MAX", "AVE"):
-            raise CaffeError(f"{where}: {method} pooling is not supported (only MAX and AVE)")
-        glob = first(pp, "global_pooling", False)
-        kernel = (1, 1) if glob else _hw(pp, "kernel_size", None, where)
-        stride = _hw(pp, "stride", 1, where)
-        pad = _hw(pp, "pad", 0, where)
-        if min(*kernel, *stride) < 1:
-            raise CaffeError(f"{where}: kernel and stride must be positive")
-        layer = L.CaffePooling(
-            pool=method.lower(),
-            kernel_size=kernel,
-            strides=stride,
-            padding=pad,
-            round_mode=first(pp, "round_mode", "CEIL").lower(),
-            global_pooling=glob,
-            name=self.keras_name(spec),
-        )
-        self.add(spec, layer, self.bottom(spec, 0))
-
-    def _lrn(self, spec, p):
-        lp = first(p, "lrn_param", {})
-        size = first(lp, "local_size", 5)
-        if size % 2 == 0 or size < 1:
-            raise CaffeError(f"{self.where(spec)}: local_size must be odd, not {size}")
-        region = (
-            "across"
-            if first(lp, "norm_region", "ACROSS_CHANNELS") == "ACROSS_CHANNELS"
-            else ("within")
-        )
-        layer = L.CaffeLRN(
-            size,
-            first(lp, "alpha", 1.0),
-            first(lp, "beta", 0.75),
-            first(lp, "k", 1.0),
-            region,
-            name=self.keras_name(spec),
-        )
-        self.add(spec, layer, self.bottom(spec, 0))
-
-    def _batchnorm(self, spec, p):
-        eps = first(first(p, "batch_norm_param", {}), "eps", 1e-5)
-        self.blobs(spec, 3, "mean, variance, scale factor")
-        x = self.bottom(spec, 0)
-        c = x.shape[-1]
-
-        def make_arrays():
-            mean = self.check_count(spec, 0, (c,)).astype(np.float64)
-            var = self.check_count(spec, 1, (c,)).astype(np.float64)
-            factor = float(self.check_count(spec, 2, (1,))[0])
-            # Caffe stores running sums; the third blob is the factor that makes them means.
-            factor = 0.0 if factor == 0 else 1.0 / factor
-            scale = 1.0 / np.sqrt(var * factor + eps)
-            return [scale.astype(np.float32), (-mean * factor * scale).astype(np.float32)]
-
-        self.add(spec, L.ChannelAffine(c, name=self.keras_name(spec)), x, make_arrays)
-
-    def _scale(self, spec, p):
-        sp = first(p, "scale_param", {})
-        where = self.where(spec)
-        if len(spec.bottom) != 1 or first(sp, "axis", 1) != 1 or first(sp, "num_axes", 1) != 1:
-            raise CaffeError(f"{where}: only a learned per-channel scale (one bottom) is supported")
-        bias = first(sp, "bias_term", False)
-        self.blobs(spec, 2 if bias else 1, "scale, bias" if bias else "scale")
-        x = self.bottom(spec, 0)
-        c = x.shape[-1]
-        layer = L.ChannelAffine(c, use_bias=bias, name=self.keras_name(spec))
-        n = 2 if bias else 1
-        self.add(spec, layer, x, lambda: [self.check_count(spec, i, (c,)) for i in range(n)])
-
-    def _eltwise(self, spec, p):
-        ep = first(p, "eltwise_param", {})
-        op = first(ep, "operation", "SUM")
-        if op not in ("SUM", "PROD", "MAX"):
-            raise CaffeError(f"{self.where(spec)}: Eltwise operation {op} is not supported")
-        coeffs = ep.get("coeff") or None
-        if coeffs and len(coeffs) != len(spec.bottom):
-            raise CaffeError(
-                f"{self.where(spec)}: {len(coeffs)} coefficients for {len(spec.bottom)} bottoms"
-            )
-        if coeffs and op != "SUM":
-            raise CaffeError(f"{self.where(spec)}: coefficients need operation SUM")
-        xs = [self.bottom(spec, i) for i in range(len(spec.bottom))]
-        layer = L.CaffeEltwise(op.lower(), coeffs, name=self.keras_name(spec))
-        self.add(spec, layer, xs)
-
-    def _concat(self, spec, p):
-        cp = first(p, "concat_param", {})
-        axis = first(cp, "axis", first(cp, "concat_dim", 1))
-        if axis != 1:
-            raise CaffeError(f"{self.where(spec)}: only axis 1 (channels) is supported")
-        xs = [self.bottom(spec, i) for i in range(len(spec.bottom))]
-        self.add(spec, keras.layers.Concatenate(axis=-1, name=self.keras_name(spec)), xs)
-
-    def _flatten(self, spec, p):
-        fp = first(p, "flatten_param", {})
-        if first(fp, "axis", 1) != 1 or first(fp, "end_axis", -1) != -1:
-            raise CaffeError(f"{self.where(spec)}: only axis 1 to the end is supported")
-        self.add(spec, L.CaffeFlatten(name=self.keras_name(spec)), self.bottom(spec, 0))
-
-
-_METHODS = {
-    "Convolution": _Builder._convolution,
-    "InnerProduct": _Builder._innerproduct,
-    "ReLU": _Builder._relu,
-    "Dropout": _Builder._dropout,
-    "Softmax": _Builder._softmax,
-    "Pooling": _Builder._pooling,
-    "LRN": _Builder._lrn,
-    "BatchNorm": _Builder._batchnorm,
-    "Scale": _Builder._scale,
-    "Eltwise": _Builder._eltwise,
-    "Concat": _Builder._concat,
-    "Flatten": _Builder._flatten,
-}
 
 
 def build_model(
