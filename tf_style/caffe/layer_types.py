@@ -33,14 +33,20 @@ def _hw(param: dict, name: str, default: int | None, where: str) -> tuple[int, i
     return int(h), int(w)
 
 
+def _outputs(params: dict, where: str) -> int:
+    """num_output of a Convolution or InnerProduct whose axis is 1 (channels)."""
+    if first(params, "axis", 1) != 1:
+        raise CaffeError(f"{where}: only axis 1 (channels) is supported")
+    out = first(params, "num_output")
+    if not out:
+        raise CaffeError(f"{where}: num_output is not set")
+    return out
+
+
 def convolution(b, spec, p):
     cp = first(p, "convolution_param", {})
     where = b.where(spec)
-    if first(cp, "axis", 1) != 1:
-        raise CaffeError(f"{where}: only axis 1 (channels) is supported")
-    out = first(cp, "num_output")
-    if not out:
-        raise CaffeError(f"{where}: num_output is not set")
+    out = _outputs(cp, where)
     kh, kw = _hw(cp, "kernel_size", None, where)
     sh, sw = _hw(cp, "stride", 1, where)
     ph, pw = _hw(cp, "pad", 0, where)
@@ -81,11 +87,7 @@ def convolution(b, spec, p):
 def innerproduct(b, spec, p):
     ip = first(p, "inner_product_param", {})
     where = b.where(spec)
-    if first(ip, "axis", 1) != 1:
-        raise CaffeError(f"{where}: only axis 1 is supported")
-    out = first(ip, "num_output")
-    if not out:
-        raise CaffeError(f"{where}: num_output is not set")
+    out = _outputs(ip, where)
     bias = first(ip, "bias_term", True)
     b.blobs(spec, 2 if bias else 1, "weights, bias" if bias else "weights")
     x = b.bottom(spec, 0)
