@@ -83,3 +83,22 @@ def test_every_scale_records_the_whole_chain(tiny_run, tmp_path):
     for name in ("out_16px.png", "out.png"):
         flags = provenance.show_config(tmp_path / name)
         assert "--scales=16,24" in flags and "--scale_iterations=2,1" in flags
+
+
+def test_the_library_runs_a_chain_as_the_command_does(tiny_run, tmp_path):
+    import tf_style
+
+    config = tiny_run.replace(scales=(16, 40), save_iter=0)
+    final = tf_style.run(config)
+    assert final.shape == (28, 40, 3)  # the last scale's size, not -image_size's 32
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["out.png", "out_16px.png"]
+    # Without files, each stage starts from the previous result in memory: the same image as
+    # the chain through files, up to the files' 8-bit rounding of the first stage's result.
+    options = {
+        k: getattr(config, k)
+        for k in ("model_file", "proto_file", "num_iterations", "gpu", "seed", "scales")
+    }
+    kept = tf_style.stylize(tiny_run.content_image, tiny_run.style_image, **options)
+    assert kept.shape == (28, 40, 3)
+    assert np.abs(kept - np.clip(final, 0, 1)).mean() < 0.02
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["out.png", "out_16px.png"]

@@ -13,7 +13,7 @@ tf.while_loop. TensorFlow Serving, or any TensorFlow runtime, can load it:
         content=content, style=style, iterations=tf.constant(500))["image"]
 
 Differences from `tf-style`: the images are used at the size given (resize them first, as
-`tf_style.stylizer.load_images` does), one style image, the generated image starts from the
+`tf_style.inputs.load_images` does), one style image, the generated image starts from the
 content (the original's `-init image`), and the colour options are not applied. With those
 settings the result equals the library's (a test checks it).
 """
