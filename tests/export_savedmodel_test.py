@@ -79,7 +79,7 @@ def test_savedmodel_matches_the_library_without_tf_style(tiny_vgg, images, tmp_p
 
     # The library sees the same float32 pixels as the SavedModel.
     rounded = content.astype(np.float32), [styles[0].astype(np.float32)]
-    monkeypatch.setattr(stylizer, "load_images", lambda *args: rounded)
+    monkeypatch.setattr(stylizer, "load_images", lambda *args, **kwargs: rounded)
     want = np.clip(stylizer.run(config), 0, 1)
     image = np.load(tmp_path / "image.npy")
     assert image.shape == want.shape == content.shape

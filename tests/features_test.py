@@ -37,13 +37,29 @@ def test_any_order_and_shared_layers(model):
     assert ex.content == (0, 2) and ex.style == (1, 2)
 
 
-def test_unknown_layer_lists_the_models_layers(model):
+def test_unknown_layer_names_its_flag_and_the_close_names(model):
     with pytest.raises(LayerError) as info:
-        build_extractor(model, ["relu4_2"], ["relu1_1", "relu0"])
+        build_extractor(model, ["relu4_2"], ["relu1_1", "relu4_9"])
     message = str(info.value)
-    assert "-style_layers" in message and "'relu0'" in message
-    assert "conv1_1,relu1_1,conv1_2" in message
-    assert "\n" not in message
+    assert message.startswith("-style_layers: the model has no layer 'relu4_9'; did you mean ")
+    suggested = message.split("did you mean ")[1].rstrip("?").split(" or ")
+    assert 1 <= len(suggested) <= 4 and "relu4_1" in suggested
+    assert "conv1_1" not in message and "\n" not in message
+    # A name like none of them: the range of names, not all 37 of them.
+    with pytest.raises(LayerError, match=r"-content_layers: .*'fc9'; its \d+ layers run from "):
+        build_extractor(model, ["fc9"], [])
+
+
+def test_a_layer_without_a_spatial_map_is_refused(tmp_path):
+    from tf_style import caffe
+    from tf_style.testing import caffe_writer
+
+    proto, weights = tmp_path / "fc.prototxt", tmp_path / "fc.caffemodel"
+    caffe_writer.write_vgg(weights, widths=(4, 4, 4, 4, 4), fc=(8, 8, 5), prototxt_path=proto)
+    with_fc = caffe.load_model(proto, weights)
+    for kind, content, style in (("content", ["fc6"], []), ("style", [], ["relu1_1", "prob"])):
+        with pytest.raises(LayerError, match=f"-{kind}_layers: .* not a spatial map.*pool5"):
+            build_extractor(with_fc, content, style)
 
 
 def test_same_activations_as_the_full_model(model):

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from tf_style import image_io
+from tf_style.errors import WriteError
 from tf_style.image_io import ImageError
 
 
@@ -260,7 +261,7 @@ def test_failed_write_leaves_existing_output_and_no_temporary(tmp_path, monkeypa
         raise error
 
     monkeypatch.setattr(Image.Image, "save", failing_save)
-    with pytest.raises(ImageError if isinstance(error, OSError) else RuntimeError):
+    with pytest.raises(WriteError if isinstance(error, OSError) else RuntimeError):
         image_io.write_image(path, np.zeros((4, 4, 3)))
     temporary = [name for name in seen if name != "out.png"]
     assert len(temporary) == 1 and temporary[0].startswith(".out.png.")
@@ -274,7 +275,7 @@ def test_failed_16_bit_write_removes_temporary(tmp_path, monkeypatch):
         raise OSError("fsync failed")
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(ImageError, match="fsync failed"):
+    with pytest.raises(WriteError, match="fsync failed"):
         image_io.write_image(tmp_path / "o.png", np.zeros((4, 4, 3)), bit_depth=16)
     assert os.listdir(tmp_path) == []
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import sys
 import textwrap
@@ -69,20 +70,33 @@ def config_from_flags(flag_values) -> StyleConfig:
     return StyleConfig(**values)
 
 
-def usage_text() -> str:
-    """`-help`: every flag, grouped as the original README groups them."""
+def usage_text(width: int | None = None) -> str:
+    """`-help`: every flag, grouped as the original README groups them, wrapped to `width`
+    columns (the terminal's, at most 100)."""
+    width = width or min(shutil.get_terminal_size((100, 24)).columns, 100)
+
+    def wrap(text: str, indent: str = "") -> str:
+        return textwrap.fill(
+            text, width=width, subsequent_indent=indent, break_long_words=False,
+            break_on_hyphens=False,
+        )  # fmt: skip
+
     lines = [USAGE, ""]
     fields = dataclasses.fields(StyleConfig)
     for group in GROUPS:
         lines.append(f"{group}:")
         for f in fields:
             if f.metadata["group"] == group:
-                lines.append(f"  -{f.name}: {f.metadata['help']} Default: {_shown_default(f)}.")
+                default = _shown_default(f) or "none"
+                item = f"  -{f.name}: {f.metadata['help']} Default: {default}."
+                lines.append(wrap(item, "      "))
         lines.append("")
     lines.append(
-        "Flags take one dash or two (-image_size 256, --image_size=256); "
-        "-flagfile F reads flags from a file (see configs/); "
-        "-show_config out.png prints the flags that made a PNG written by tf-style."
+        wrap(
+            "Flags take one dash or two (-image_size 256, --image_size=256); "
+            "-flagfile F reads flags from a file (see configs/); "
+            "-show_config out.png prints the flags that made a PNG written by tf-style."
+        )
     )
     return "\n".join(lines)
 
@@ -187,20 +201,6 @@ class _Interrupt:
         return self.signum is not None
 
 
-def _preflight(config: StyleConfig) -> None:
-    """Reads every input image and checks the output path before TensorFlow loads.
-
-    The run checks the same again; here a wrong path fails in a fraction of a second
-    instead of after the seconds that importing TensorFlow takes.
-    """
-    from tf_style import image_io
-
-    image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
-    for path in (config.content_image, *config.style_image, config.init_image):
-        if path:
-            image_io.read_image(path, max_pixels=config.max_pixels)
-
-
 def main(argv: list[str]) -> None:
     """Runs one stylisation from the parsed flags; exit codes: 2 usage, 1 runtime failure."""
     from absl import flags
@@ -213,8 +213,12 @@ def main(argv: list[str]) -> None:
     interrupt = _Interrupt()
     try:
         config = config_from_flags(flags.FLAGS)
-        if not config.jobs:  # a batch checks each job's inputs as it reads them
-            _preflight(config)
+        if not config.jobs:  # a batch checks every job's inputs before the first one runs
+            # Before TensorFlow loads: a wrong path fails in a fraction of a second instead of
+            # after the seconds that importing TensorFlow takes (the run checks again).
+            from tf_style import image_io
+
+            image_io.check_files(config)
         from tf_style import stylizer
         from tf_style.report import Reporter
 
@@ -237,15 +241,21 @@ def main(argv: list[str]) -> None:
         if debug:
             traceback.print_exc()
         if isinstance(e, InputError):  # bad input: a usage error
-            _fail(_one_line(e), 2)
+            _fail(_ours(e), 2)
         if isinstance(e, TfStyleError):  # its message says what happened and what to do
-            _fail(_one_line(e), 1)
-        _fail(f"{_one_line(e)} ({type(e).__name__}; -debug shows the traceback)", 1)
+            _fail(_ours(e), 1)
+        hint = "" if debug else "; -debug shows the traceback"
+        _fail(f"{_one_line(e)} ({type(e).__name__}{hint})", 1)
     if interrupt.signum is not None:
         name = signal.Signals(interrupt.signum).name
+        saved = (
+            "the running jobs' current images are saved (see the lines above)"
+            if config.jobs
+            else f"the current image is in {config.output_image}"
+        )
         message = (
             f"interrupted by {name} at iteration {interrupt.iteration} of "
-            f"{config.num_iterations}; the current image is in {config.output_image}"
+            f"{config.num_iterations}; {saved}"
         )
         if config.checkpoint_iter > 0 or config.resume:
             from tf_style.checkpoint import checkpoint_dir
@@ -253,6 +263,13 @@ def main(argv: list[str]) -> None:
             message += f" and the optimizer state in {checkpoint_dir(config.output_image)}"
             message += " (add -resume to continue)"
         _fail(message, 128 + interrupt.signum)
+
+
+def _ours(error: Exception) -> str:
+    """One of our messages as written: its first line says what to do, and any further lines
+    (a download's sources) are indented under it."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "\n  ".join(lines) or type(error).__name__
 
 
 def _one_line(error: Exception) -> str:

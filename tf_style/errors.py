@@ -59,6 +59,10 @@ class ProvenanceError(InputError):
     """An image carries no tf_style configuration to show."""
 
 
+class WriteError(RunError):
+    """A file could not be written during a run (a full disk, a file size limit, ...)."""
+
+
 class DownloadError(RunError):
     """A model file could not be downloaded from any of its sources."""
 
@@ -87,4 +91,5 @@ __all__ = [
     "ProvenanceError",
     "RunError",
     "TfStyleError",
+    "WriteError",
 ]

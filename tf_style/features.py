@@ -8,6 +8,7 @@ by the original's average pooling (floor rounding, no padding).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Sequence
 
 import keras
@@ -82,12 +83,8 @@ def build_extractor(
     layers = network_layers(model)
     position = {layer.name: i for i, layer in enumerate(layers)}
     for kind, requested in (("content", content_layers), ("style", style_layers)):
-        unknown = [n for n in requested if n not in position]
-        if unknown:
-            raise LayerError(
-                f"-{kind}_layers: the model has no layer {', '.join(map(repr, unknown))}; "
-                f"its layers are {','.join(position)}"
-            )
+        for name in requested:
+            _check_loss_layer(model, layers, position, f"-{kind}_layers", name)
     names = sorted(set(content_layers) | set(style_layers), key=position.__getitem__)
     truncated = keras.Model(model.input, [model.get_layer(n).output for n in names])
     replaced = []
@@ -109,6 +106,32 @@ def build_extractor(
     if recompute:
         extractor = dataclasses.replace(extractor, model=_Recomputing(extractor))
     return extractor
+
+
+def _check_loss_layer(model, layers, position: dict[str, int], flag: str, name: str) -> None:
+    """Refuses a name that is no layer of the model (suggesting the close ones) or a layer
+    without a spatial map (a fully connected layer or a classifier's output)."""
+    if name not in position:
+        close = difflib.get_close_matches(name, list(position), n=4, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}?" if close else _name_range(layers)
+        raise LayerError(f"{flag}: the model has no layer {name!r}; {hint}")
+    shape = model.get_layer(name).output.shape
+    if len(shape) != 4:
+        maps = [layer.name for layer in layers if len(layer.output.shape) == 4]
+        last = f"; the last layer with a map is {maps[-1]}" if maps else ""
+        raise LayerError(
+            f"{flag}: {name} gives a vector of {shape[-1]} values, not a spatial map, and a "
+            f"content or style loss needs a map: choose a convolution, ReLU or pooling "
+            f"layer{last}"
+        )
+
+
+def _name_range(layers) -> str:
+    """The model's layer names in short, for a name that resembles none of them."""
+    names = [layer.name for layer in layers]
+    if len(names) <= 12:
+        return f"its layers are {','.join(names)}"
+    return f"its {len(names)} layers run from {','.join(names[:4])} to {','.join(names[-3:])}"
 
 
 def split_extractor(

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
 from tf_style import fileio
-from tf_style.errors import ImageError
+from tf_style.errors import ImageError, WriteError
 
 # PIL's own hard limit (2 * Image.MAX_IMAGE_PIXELS): large enough for any camera up to ~180 MP,
 # small enough to refuse a decompression bomb before its pixels are decoded.
@@ -234,6 +234,21 @@ def check_output_path(path: str | os.PathLike, *, bit_depth: int = 8) -> None:
         )
 
 
+def check_files(config) -> None:
+    """Reads every input image of a run's `StyleConfig` and checks its output path.
+
+    Done before anything slow starts (the command does it before TensorFlow loads, a batch for
+    every job before the first one runs), so that a wrong path fails at once.
+
+    Raises:
+        ImageError: the first input that cannot be read, or an unusable output path.
+    """
+    check_output_path(config.output_image, bit_depth=config.output_bit_depth)
+    for path in (config.content_image, *config.style_image, config.init_image):
+        if path:
+            read_image(path, max_pixels=config.max_pixels)
+
+
 def intermediate_path(output_image: str | os.PathLike, t: int) -> str:
     """The file name of the save at iteration `t`: `dir/x.png` -> `dir/x_100.png`.
 
@@ -364,7 +379,8 @@ def write_image(
         with target as file:
             _encode(file, pixels, image_format, metadata, jpeg_quality)
     except OSError as e:
-        raise ImageError(
+        # During a run, not bad input: the path was checked before it started.
+        raise WriteError(
             f"{path}: writing failed ({_one_line(e)}); check free space and permissions"
         ) from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tf_style import image_io, preprocess
+from tf_style import image_io, memory, preprocess
 from tf_style.config import StyleConfig
 from tf_style.errors import ImageError
 from tf_style.features import minimum_input_size
@@ -14,11 +14,16 @@ from tf_style.report import Reporter
 
 
 def load_images(
-    config: StyleConfig, content=None, styles=None
+    config: StyleConfig, content=None, styles=None, device: str = "CPU"
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The content image at image_size, and each style image at ceil(style_scale*image_size).
 
     `content` and `styles` (float RGB arrays in [0, 1]) replace the files the config names.
+
+    Raises:
+        ImageError: an image cannot be read.
+        MemoryEstimateError: the sizes cannot fit on `device` whatever the network: checked
+            before anything is resized (or a model loaded).
     """
     if content is None:
         content = image_io.read_image(config.content_image, max_pixels=config.max_pixels)
@@ -26,10 +31,15 @@ def load_images(
         styles = [image_io.read_image(p, max_pixels=config.max_pixels) for p in config.style_image]
     h, w = preprocess.scaled_size(content.shape[0], content.shape[1], config.image_size)
     style_size = preprocess.style_size(config.image_size, config.style_scale)
-    resized = []
-    for style in styles:
-        sh, sw = preprocess.scaled_size(style.shape[0], style.shape[1], style_size)
-        resized.append(preprocess.resize(style, sh, sw))
+    style_sizes = [preprocess.scaled_size(*s.shape[:2], style_size) for s in styles]
+    memory.check_sizes_fit(
+        (h, w),
+        style_sizes,
+        optimizer=config.optimizer,
+        num_correction=config.num_correction,
+        device=device,
+    )
+    resized = [preprocess.resize(s, *size) for s, size in zip(styles, style_sizes)]
     return preprocess.resize(content, h, w), resized
 
 

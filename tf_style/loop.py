@@ -16,7 +16,7 @@ import numpy as np
 
 from tf_style import checkpoint, color, image_io, provenance, report
 from tf_style.config import StyleConfig
-from tf_style.errors import NonFiniteError
+from tf_style.errors import NonFiniteError, WriteError
 
 # Longest stretch of evaluations run as one traced call: it bounds how long a Ctrl-C waits.
 MAX_CHUNK = 20
@@ -55,6 +55,38 @@ def chunk_marks(
     return sorted(marks)
 
 
+def progress_of(config: StyleConfig, prepared, done: int, num_iterations: int) -> Progress:
+    """The `Progress` of a `stylizer.Prepared` run of `config` after iteration `done`."""
+    optimizer = prepared.optimizer
+    aux, k = optimizer.aux.numpy(), prepared.objective.num_content
+
+    def image() -> np.ndarray:
+        return color.output_rgb(config, optimizer.image.numpy(), prepared.content, prepared.space)
+
+    content, style = tuple(map(float, aux[:k])), tuple(map(float, aux[k:]))
+    return Progress(done, num_iterations, optimizer.evaluations, content, style, image)
+
+
+def metadata(record: StyleConfig) -> dict[str, str]:
+    """The provenance a run's images carry: every PNG holds the flags, versions and model
+    checksum that made it (an addition). -resume and -checkpoint_iter leave the image unchanged,
+    so they are not recorded: a resumed run's file equals an uninterrupted run's byte for byte."""
+    return provenance.image_metadata(record.replace(resume=False, checkpoint_iter=0))
+
+
+def write_result(
+    config: StyleConfig, rgb: np.ndarray, metadata: dict[str, str], path: str | None = None
+) -> None:
+    """Writes a run's image to -output_image (or `path`) in its format and bit depth."""
+    image_io.write_image(
+        path or config.output_image,
+        rgb,
+        metadata=metadata,
+        jpeg_quality=config.jpeg_quality,
+        bit_depth=config.output_bit_depth,
+    )
+
+
 def optimize(
     config: StyleConfig,
     prepared,
@@ -78,20 +110,11 @@ def optimize(
     def current_image() -> np.ndarray:
         return color.output_rgb(config, optimizer.image.numpy(), prepared.content, prepared.space)
 
-    # Every PNG carries the flags, versions and model checksum that made it (an addition).
-    # -resume and -checkpoint_iter leave the image unchanged: they are not recorded, so a
-    # resumed run's file equals an uninterrupted run's byte for byte.
-    metadata = write and provenance.image_metadata(record.replace(resume=False, checkpoint_iter=0))
+    tags = write and metadata(record)
 
     def save(path: str, rgb: np.ndarray) -> None:
         if write:
-            image_io.write_image(
-                path,
-                rgb,
-                metadata=metadata,
-                jpeg_quality=config.jpeg_quality,
-                bit_depth=config.output_bit_depth,
-            )
+            write_result(config, rgb, tags, path)
 
     checkpoints = write and (config.checkpoint_iter > 0 or config.resume)
     board = report.TensorBoardLog(config.log_dir) if write and config.log_dir else None
@@ -102,7 +125,8 @@ def optimize(
             continue
         _, aux = optimizer.run(mark - done)
         done = optimizer.iterations
-        reporter.progress(done, n, (done - first) / (time.perf_counter() - start))
+        rate = (done - first) / (time.perf_counter() - start)
+        reporter.progress(done, n, rate, float(np.sum(aux)))  # the printed "Total loss"
         if optimizer.nonfinite:
             save(config.output_image, current_image())
             raise NonFiniteError(
@@ -126,16 +150,25 @@ def optimize(
             if board is not None:
                 board.image(done, current_image())
         if write and config.checkpoint_iter > 0 and done % config.checkpoint_iter == 0:
-            checkpoint.save(config, optimizer)
+            _checkpoint(config, optimizer, lambda: save(config.output_image, current_image()))
             saved_at = done
-        progress = Progress(
-            done, n, optimizer.evaluations, tuple(aux[:k]), tuple(aux[k:]), current_image
-        )
-        if callback is not None and callback(progress) and done < n:
+        if callback is not None and callback(progress_of(config, prepared, done, n)) and done < n:
             reporter.note(f"Stopped at iteration {done}; saving the result.")
             if checkpoints and saved_at != done:
-                checkpoint.save(config, optimizer)
+                _checkpoint(config, optimizer, lambda: save(config.output_image, current_image()))
             break
     final = current_image()
     save(config.output_image, final)
+    if write:
+        reporter.saved(config.output_image)
     return final
+
+
+def _checkpoint(config: StyleConfig, optimizer, save_image: Callable[[], None]) -> None:
+    """Saves a checkpoint; when that fails (a full disk), the current image first, then the
+    error, naming where the image went."""
+    try:
+        checkpoint.save(config, optimizer)
+    except WriteError as e:
+        save_image()
+        raise WriteError(f"{e}; the current image is in {config.output_image}") from None

@@ -197,6 +197,44 @@ def available_bytes(device: str = "CPU") -> int | None:
     return None if total is None else int(total) - int(used)
 
 
+def check_sizes_fit(
+    content: tuple[int, int],
+    styles: list[tuple[int, int]],
+    *,
+    optimizer: str = "lbfgs",
+    num_correction: int = 100,
+    device: str = "CPU",
+) -> int:
+    """Refuses image sizes that cannot fit whatever the network, before anything is resized.
+
+    The lower bound counts what is image-sized and independent of the model: the resized images
+    (float64 while they are prepared), and the optimizer's history and buffers at the content's
+    size. A run that passes may still not fit once the network's activations are known
+    (`check_fits` checks that).
+
+    Returns:
+        The lower bound in bytes.
+
+    Raises:
+        MemoryEstimateError: names -image_size (and -style_scale), the bound and what is
+            available.
+    """
+    (h, w), pixels = content, 3 * content[0] * content[1]
+    history = {"lbfgs": 2 * num_correction, "tfp_lbfgs": 4 * num_correction}.get(optimizer, 2)
+    need = (history + IMAGE_BUFFERS) * pixels * 4 + sum(3 * sh * sw * 8 for sh, sw in styles)
+    need += pixels * 8
+    have = available_bytes(device)
+    if have is None or need <= have:
+        return need
+    biggest = max([(h, w), *styles], key=lambda s: s[0] * s[1])
+    raise MemoryEstimateError(
+        f"-image_size: the images would be {w}x{h} (content) and "
+        f"{','.join(f'{sw}x{sh}' for sh, sw in styles)} (style) pixels, which need at least "
+        f"{_gib(need)} on {device} before the network is counted, and {_gib(have)} is "
+        f"available; give a smaller -image_size" + (" or -style_scale" if biggest != (h, w) else "")
+    )
+
+
 def check_fits(
     extractor: Extractor,
     height: int,

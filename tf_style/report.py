@@ -15,15 +15,14 @@ class Reporter:
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
-        self._bar = False  # a progress line is on screen and must be cleared first
+        self._bar = ""  # the live progress line on screen: cleared before a line, then redrawn
 
     def _print(self, *parts) -> None:
         # Lua's print separates its arguments with a TAB; the original's lines rely on that.
         if self.stream is not None:
-            if self._bar:
-                self.stream.write("\r\033[K")
-                self._bar = False
-            self.stream.write("\t".join(str(p) for p in parts) + "\n")
+            clear = "\r\033[K" if self._bar else ""
+            line = "\t".join(str(p) for p in parts)
+            self.stream.write(f"{clear}{line}\n{self._bar}")
             self.stream.flush()
 
     def note(self, message: str) -> None:
@@ -59,17 +58,24 @@ class Reporter:
     def running(self, title: str) -> None:
         self._print(f"Running optimization with {title}")
 
-    def progress(self, done: int, total: int, rate: float) -> None:
-        """A progress bar with `rate` (iterations/s) and time left; only on a terminal."""
+    def progress(self, done: int, total: int, rate: float, loss: float | None = None) -> None:
+        """One live line on a terminal only: a bar, the iteration, `rate` (iterations per
+        second), the time left and the current loss; redrawn under every other line."""
         if self.stream is None or not self.stream.isatty() or rate <= 0:
             return
         left = int((total - done) / rate)
         bar = "#" * (30 * done // total)
-        self.stream.write(
-            f"\r[{bar:<30}] {done}/{total}  {rate:.2f} it/s  {left // 60}:{left % 60:02d} left"
-        )
+        line = f"\r[{bar:<30}] {done}/{total}  {rate:.2f} it/s  {left // 60}:{left % 60:02d} left"
+        self._bar = line + ("" if loss is None else f"  loss {loss:.6g}")
+        self.stream.write("\033[K" + self._bar)
         self.stream.flush()
-        self._bar = True
+
+    def saved(self, path: str) -> None:
+        """The run's last line: where its image went (an addition); the live line ends."""
+        if self._bar and self.stream is not None:
+            self.stream.write("\r\033[K")
+        self._bar = ""
+        self._print(f"Saved {path}")
 
     def iteration(
         self,

@@ -64,7 +64,7 @@ def run(
     if config.jobs:
         from tf_style import batch
 
-        results = batch.run_jobs(config, reporter, devices=devices)
+        results = batch.run_jobs(config, reporter, devices=devices, callback=callback)
         return [results[i] for i in sorted(results)]
     return Stylizer(reporter, devices).run(config, callback)
 
@@ -189,6 +189,7 @@ class Stylizer:
         reporter = self.reporter
         if write:
             image_io.check_output_path(config.output_image, bit_depth=config.output_bit_depth)
+            checkpoint.check_writable(config)
         resume_from = checkpoint.find(config) if config.resume else None
         devices = select_devices(config.gpu, reporter, self.devices)
         if config.jit and len(devices) > 1:
@@ -197,7 +198,7 @@ class Stylizer:
                 f"-jit compiles the evaluation for one device, and -gpu lists {len(devices)}; "
                 "drop -jit or give one device"
             )
-        images = load_images(config, content, styles)
+        images = load_images(config, content, styles, device=devices[0])
         _determinism(config)
         key = (
             tuple(settings(config, GRAPH).values()),

@@ -87,20 +87,24 @@ def test_resolve_paths_and_unknown_names(tmp_path, home):
 NIN_LAYERS = ("relu0", "relu3", "relu7", "relu12")  # the original README's NIN layers
 
 
-def test_zoo_models_bring_their_own_default_layers(tmp_path):
+def test_zoo_models_bring_their_own_default_layers_and_weights(tmp_path):
     config, taken = models.apply_zoo_defaults(StyleConfig(model_file="nin"))
-    assert taken == {"content_layers": NIN_LAYERS, "style_layers": NIN_LAYERS}
-    assert (config.content_layers, config.style_layers) == (NIN_LAYERS, NIN_LAYERS)
-    assert config == StyleConfig(
-        model_file="nin", content_layers=NIN_LAYERS, style_layers=NIN_LAYERS
+    nin = {"content_layers": NIN_LAYERS, "style_layers": NIN_LAYERS}
+    weights = {"content_weight": 10.0, "style_weight": 1000.0}  # the original README's example
+    assert taken == {**nin, **weights}
+    assert config == StyleConfig(model_file="nin", **nin, **weights)
+    # Each option the user gives wins on its own; the others are still the model's (VGG's
+    # relu4_2 would be no layer of NIN's).
+    chosen = StyleConfig(model_file="nin", content_layers="relu3", style_layers="relu0,relu7")
+    assert models.apply_zoo_defaults(chosen) == (chosen.replace(**weights), weights)
+    config, taken = models.apply_zoo_defaults(
+        StyleConfig(model_file="nin", style_layers="relu0,relu7", style_weight=50)
     )
-    # The user's layers win, also when only one of the two lists is given.
-    for chosen in (
-        StyleConfig(model_file="nin", content_layers="relu3", style_layers="relu0,relu7"),
-        StyleConfig(model_file="nin", style_layers="relu0,relu7"),
-        StyleConfig(model_file="nin", content_layers="relu3"),
-    ):
-        assert models.apply_zoo_defaults(chosen) == (chosen, {})
+    assert taken == {"content_layers": NIN_LAYERS, "content_weight": 10.0}
+    assert (config.style_layers, config.style_weight) == (("relu0", "relu7"), 50.0)
+    # open_nsfw brings the weights that balance its small activations (its preset's).
+    _, taken = models.apply_zoo_defaults(StyleConfig(model_file="open_nsfw"))
+    assert (taken["content_weight"], taken["style_weight"], taken["tv_weight"]) == (1e3, 5e8, 1e-6)
     # VGG's own defaults, and a file path (no zoo entry), change nothing.
     for plain in (StyleConfig(), StyleConfig(model_file=str(tmp_path / "nin.caffemodel"))):
         assert models.apply_zoo_defaults(plain) == (plain, {})
@@ -137,5 +141,9 @@ def test_zoo_defaults_take_any_option_the_user_left_alone(monkeypatch):
         ("relu4_2",),
     )
     mine = StyleConfig(model_file="custom", tv_weight=0.01, content_layers="relu3_1")
+    config, taken = models.apply_zoo_defaults(mine)
+    assert taken == {"style_layers": ("relu2_1",)}  # the user's content layers alone
+    assert config == mine.replace(style_layers=("relu2_1",))
+    mine = mine.replace(style_layers="relu1_1")
     config, taken = models.apply_zoo_defaults(mine)
     assert taken == {} and config is mine

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_style import color, image_io, loop, provenance, stylizer
+from tf_style import color, image_io, loop, stylizer
 from tf_style.batch.jobs import read_jobs
 from tf_style.config import StyleConfig
 from tf_style.devices import select_devices
@@ -72,6 +72,7 @@ def run_jobs(
     reporter: Reporter | None = None,
     strategy: tf.distribute.Strategy | None = None,
     devices: Sequence[str] | None = None,
+    callback: loop.Callback | None = None,
 ) -> dict[int, np.ndarray]:
     """Runs the batch `config.jobs`, each job on a replica, and writes each job's image.
 
@@ -80,6 +81,9 @@ def run_jobs(
         reporter: where the per-job log lines go (silent by default).
         strategy: the replicas (default: `make_strategy(config, reporter, devices)`).
         devices: the devices `make_strategy` counts -gpu in (see there).
+        callback: called after every chunk of a wave with the `Progress` of the wave's first
+            running job; returning True stops the batch: the wave's current images are saved
+            as their final ones, and later jobs do not start.
 
     Returns:
         {job number (0-based, in the batch's order): final float RGB image} for the jobs this
@@ -95,34 +99,45 @@ def run_jobs(
     if config.optimizer == "tfp_lbfgs":
         raise JobError("-jobs runs -optimizer lbfgs or adam; tfp_lbfgs is for single runs")
     jobs = read_jobs(config)
-    for job in jobs:
-        image_io.check_output_path(job.output_image, bit_depth=job.output_bit_depth)
+    for job in jobs:  # every input of every job, before the first one starts
+        image_io.check_files(job)
     strategy = strategy or make_strategy(config, reporter, devices)
     if isinstance(strategy, tf.distribute.TPUStrategy):
         jobs = [job.replace(jit=True) for job in jobs]  # a TPU runs compiled programs only
     local = strategy.extended.worker_devices
     total = strategy.num_replicas_in_sync
     first = _task_id(strategy) * len(local)  # this worker's first replica id
-    results, failed = {}, []
+    results, failed, models = {}, [], {}
     for start in range(0, len(jobs), total):
         wave = {r: start + first + r for r in range(len(local)) if start + first + r < len(jobs)}
         prepared = {}
         for r, i in wave.items():
-            reporter.note(f"Job {i + 1} of {len(jobs)} on {local[r]}: {jobs[i].output_image}")
-            prepared[r] = stylizer.prepare(jobs[i], reporter, (local[r],))
-        _optimize_wave(strategy, prepared, first, config.num_iterations)
+            job = jobs[i]
+            reporter.note(f"Job {i + 1} of {len(jobs)} on {local[r]}: {job.output_image}")
+            # Loaded once per replica device for the whole batch: each replica's weights live
+            # on its device (a compiled chunk reads no variable of another device).
+            key = (job.model_file, job.proto_file, local[r])
+            if key not in models:
+                with tf.device(local[r]):
+                    models[key] = stylizer.load_model(job, reporter)
+            prepared[r] = stylizer.prepare(job, reporter, (local[r],), loaded=models[key])
+        if prepared:  # another worker's share of the batch may leave this wave empty here
+            reporter.running(prepared[min(prepared)].optimizer.title)
+        stopped = _optimize_wave(strategy, prepared, jobs, wave, first, callback)
         for r, i in wave.items():
             job, p = jobs[i], prepared[r]
             results[i] = color.output_rgb(job, p.optimizer.image.numpy(), p.content, p.space)
-            image_io.write_image(
-                job.output_image,
-                results[i],
-                metadata=provenance.image_metadata(job),
-                jpeg_quality=job.jpeg_quality,
-                bit_depth=job.output_bit_depth,
-            )
+            loop.write_result(job, results[i], loop.metadata(job))
             if p.optimizer.nonfinite:
                 failed.append(job.output_image)
+        if stopped:
+            later = len(jobs) - (start + total)
+            reporter.note(
+                f"Stopped at iteration {stopped}: the current images of jobs "
+                f"{', '.join(str(i + 1) for i in wave.values())} are saved"
+                + (f"; {later} later job(s) did not start." if later > 0 else ".")
+            )
+            break
     if failed:
         raise NonFiniteError(
             f"the loss became NaN or infinite in the jobs writing {','.join(failed)}; their last "
@@ -139,11 +154,20 @@ def _task_id(strategy: tf.distribute.Strategy) -> int:
 
 
 def _optimize_wave(
-    strategy: tf.distribute.Strategy, prepared: dict, first: int, num_iterations: int
-) -> None:
-    """Runs every replica's optimizer of a wave to `num_iterations`, in MAX_CHUNK chunks."""
+    strategy: tf.distribute.Strategy,
+    prepared: dict,
+    jobs: list[StyleConfig],
+    wave: dict[int, int],
+    first: int,
+    callback: loop.Callback | None,
+) -> int:
+    """Runs every replica's optimizer of a wave to -num_iterations, in MAX_CHUNK chunks.
+
+    Returns:
+        The iteration at which `callback` stopped the wave, or 0.
+    """
     steps = {}
-    done = 0
+    done, num_iterations = 0, jobs[0].num_iterations
     for mark in loop.chunk_marks(num_iterations, print_iter=0, save_iter=0):
         running = tuple(
             r for r, p in prepared.items() if not (p.optimizer.stopped or p.optimizer.nonfinite)
@@ -154,6 +178,11 @@ def _optimize_wave(
             steps[running] = _wave_step(strategy, prepared, first, running)
         steps[running](tf.constant(mark - done, tf.int32))
         done = mark
+        if callback is not None and done < num_iterations:
+            r = running[0]
+            if callback(loop.progress_of(jobs[wave[r]], prepared[r], done, num_iterations)):
+                return done
+    return 0
 
 
 def _wave_step(strategy, prepared: dict, first: int, running: tuple[int, ...]):

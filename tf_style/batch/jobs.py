@@ -6,6 +6,7 @@ Every job is a whole `StyleConfig`: the command line's options plus its own row'
 from __future__ import annotations
 
 import csv
+import io
 import os
 
 from tf_style.config import StyleConfig
@@ -72,29 +73,53 @@ def _csv_jobs(path: str, base: StyleConfig) -> list[StyleConfig]:
     def resolve(value: str) -> str:
         return os.path.join(folder, value.strip())
 
-    with open(path, newline="") as file:
-        reader = csv.DictReader(file)
-        columns = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        unknown = [c for c in columns if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
-        if missing or unknown:
-            problem = f"lacks the column {missing[0]}" if missing else f"has a column {unknown[0]}"
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise JobError(
+            f"-jobs {path} line {line}: byte 0x{data[e.start]:02x} is not UTF-8 text; save the "
+            'file as UTF-8 ("CSV UTF-8" in a spreadsheet)'
+        ) from None
+    return _rows(path, csv.DictReader(io.StringIO(text, newline="")), resolve, base)
+
+
+def _rows(path: str, reader: csv.DictReader, resolve, base: StyleConfig) -> list[StyleConfig]:
+    """The jobs of a CSV file's rows, each checked for its cells."""
+    columns = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    unknown = [c for c in columns if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
+    if missing or unknown:
+        problem = f"lacks the column {missing[0]}" if missing else f"has a column {unknown[0]}"
+        raise JobError(
+            f"-jobs {path} {problem}; its columns are {','.join(REQUIRED_COLUMNS)} and "
+            f"optionally {','.join(OPTIONAL_COLUMNS)}"
+        )
+    jobs = []
+    for row in reader:
+        where = f"-jobs {path} line {reader.line_num}"
+        if None in row or None in row.values():  # extra cells, or missing ones
+            cells = len(row.get(None, [])) + sum(v is not None for k, v in row.items() if k)
             raise JobError(
-                f"-jobs {path} {problem}; its columns are {','.join(REQUIRED_COLUMNS)} and "
-                f"optionally {','.join(OPTIONAL_COLUMNS)}"
+                f"{where} has {cells} cells and the header {len(columns)}; give one cell per "
+                "column (an empty cell keeps the command line's value)"
             )
-        jobs = []
-        for row in reader:
-            changes = {
-                "content_image": resolve(row["content_image"]),
-                "style_image": ",".join(resolve(s) for s in row["style_image"].split(",")),
-                "output_image": resolve(row["output_image"]),
-            }
-            try:
-                for column, kind in OPTIONAL_COLUMNS.items():
-                    if (row.get(column) or "").strip():
-                        changes[column] = kind(row[column].strip())
-                jobs.append(base.replace(**changes))
-            except (ConfigError, ValueError) as e:
-                raise JobError(f"-jobs {path} line {reader.line_num}: {e}") from None
+        empty = [c for c in REQUIRED_COLUMNS if not row[c].strip()]
+        if empty:
+            raise JobError(f"{where}: the {empty[0]} cell is empty; every job needs one")
+        changes = {
+            "content_image": resolve(row["content_image"]),
+            "style_image": ",".join(resolve(s) for s in row["style_image"].split(",")),
+            "output_image": resolve(row["output_image"]),
+        }
+        try:
+            for column, kind in OPTIONAL_COLUMNS.items():
+                if (row.get(column) or "").strip():
+                    changes[column] = kind(row[column].strip())
+            jobs.append(base.replace(**changes))
+        except (ConfigError, ValueError) as e:
+            raise JobError(f"{where}: {e}") from None
     return jobs

