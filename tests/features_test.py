@@ -133,7 +133,7 @@ def test_recompute_gives_the_same_loss_and_gradient(model, pooling):
 
 
 def test_recompute_cuts_after_loss_and_pooling_layers(model):
-    from tf_style.features import recompute_cuts
+    from tf_style.recompute import recompute_cuts
 
     ex = build_extractor(model, ["relu4_2"], ["relu1_1", "relu3_1"])
     # relu4_2 ends the network, so no cut follows it; relu4_1 is no loss layer.

@@ -64,6 +64,7 @@ def build_extractor(
     pooling: str = "max",
     precision: str = "float32",
     recompute: bool = False,
+    padding: str = "zero",
 ) -> Extractor:
     """Builds the truncated extractor for the named layers.
 
@@ -75,10 +76,13 @@ def build_extractor(
     float32 weights and input, cast to bfloat16 inside each layer) and the activations come out
     in bfloat16; the losses cast them back to float32 (an option the original did not have).
 
+    With `padding` other than "zero" (Caffe's) the convolutions that pad take that mode
+    instead: "replicate", "reflect" or "circular" (`caffe.kernels.pad`; an option the original
+    did not have).
+
     With `recompute=True` the network runs in segments cut at the loss and pooling layers, and
     the backward pass recomputes a segment's inner activations instead of keeping them from the
-    forward pass (see `_Recomputing`; an option the original did not have): a quarter to a third
-    less peak memory at 1024-2048 px (tf_style/memory.py).
+    forward pass (`recompute.Recomputing`; an option the original did not have).
     """
     layers = network_layers(model)
     position = {layer.name: i for i, layer in enumerate(layers)}
@@ -90,8 +94,10 @@ def build_extractor(
     replaced = []
     if pooling == "avg":
         truncated, replaced = _average_pooling(truncated, position)
+    if padding != "zero":
+        truncated = _reconfigured(truncated, _padding_edit(padding))
     if precision == "bfloat16":
-        truncated = _mixed_precision(truncated, "mixed_bfloat16")
+        truncated = _reconfigured(truncated, lambda layer, config: {"dtype": "mixed_bfloat16"})
     elif precision != "float32":
         raise ValueError(f"precision must be 'float32' or 'bfloat16', not {precision!r}")
     truncated.trainable = False
@@ -104,7 +110,9 @@ def build_extractor(
         replaced_pools=tuple(replaced),
     )
     if recompute:
-        extractor = dataclasses.replace(extractor, model=_Recomputing(extractor))
+        from tf_style.recompute import Recomputing
+
+        extractor = dataclasses.replace(extractor, model=Recomputing(extractor))
     return extractor
 
 
@@ -199,21 +207,27 @@ def split_extractor(
     return dataclasses.replace(extractor, segments=tuple(segments))
 
 
-def _check_chain(feeds, position: dict[str, int], cut: str | None, end: int) -> None:
-    """Refuses a cut that more than the cut layer's output crosses (`feeds`: node_inputs)."""
+def crossing(feeds, position: dict[str, int], cut: str | None, end: int) -> set[str]:
+    """The layers other than `cut` (at `end` in `position`) whose outputs feed layers after it
+    (`feeds`: `kerasgraph.node_inputs`): empty where the cut layer's output alone crosses."""
     if cut is None:  # before the first layer only the image crosses
-        return
-    crossing = {
+        return set()
+    return {
         source
         for layer, sources in feeds
         if position.get(layer, -1) > end
         for source in sources
         if position.get(source, -1) <= end
     } - {cut}
-    if crossing:
+
+
+def _check_chain(feeds, position: dict[str, int], cut: str | None, end: int) -> None:
+    """Refuses a cut that more than the cut layer's output crosses."""
+    others = crossing(feeds, position, cut, end)
+    if others:
         raise LayerError(
             f"-multigpu_strategy: the network cannot be split after {cut}: the outputs of "
-            f"{','.join(sorted(crossing))} also feed later layers; split after a layer whose "
+            f"{','.join(sorted(others))} also feed later layers; split after a layer whose "
             "output alone feeds the rest"
         )
 
@@ -254,23 +268,41 @@ def minimum_input_size(extractor: Extractor, limit: int = 8192) -> tuple[int, in
     return sizes[0], sizes[1]
 
 
-def _mixed_precision(model: keras.Model, policy: str) -> keras.Model:
-    """A copy of `model` whose layers compute under the dtype policy `policy`.
+def _reconfigured(model: keras.Model, edit) -> keras.Model:
+    """A copy of `model` whose layers take the config changes `edit(layer, config)` returns
+    (None or {}: the layer is shared as it is).
 
-    The copies get their own (float32) variables with the original's values: a layer's dtype
-    policy is fixed when it is made, so the original layers cannot be shared as in
-    `_average_pooling`.
+    A changed layer is a new layer with its own (float32) variables holding the original's
+    values: a layer's dtype policy or padding is fixed when it is made, so it cannot be shared
+    as in `_average_pooling`.
     """
+    changed = []
 
-    def with_policy(layer):
+    def rebuild(layer):
         config = layer.get_config()
-        config["dtype"] = policy
-        return layer.__class__.from_config(config)
+        changes = edit(layer, config)
+        if not changes:
+            return layer
+        new = layer.__class__.from_config({**config, **changes})
+        changed.append((layer, new))
+        return new
 
-    clone = keras.models.clone_model(model, clone_function=with_policy)
-    for old, new in zip(network_layers(model), network_layers(clone), strict=True):
+    clone = keras.models.clone_model(model, clone_function=rebuild)
+    for old, new in changed:
         new.set_weights(old.get_weights())
     return clone
+
+
+def _padding_edit(mode: str):
+    """-padding: the convolutions that pad take `mode` instead of Caffe's zeros."""
+    from tf_style.caffe import CaffeConvolution
+
+    def edit(layer, config):
+        if isinstance(layer, CaffeConvolution) and any(layer.pad):
+            return {"padding_mode": mode}
+        return None
+
+    return edit
 
 
 def _average_pooling(model: keras.Model, position: dict[str, int]):
@@ -289,120 +321,3 @@ def _average_pooling(model: keras.Model, position: dict[str, int]):
 
     clone = keras.models.clone_model(model, clone_function=swap)
     return clone, sorted(replaced)
-
-
-def recompute_cuts(extractor: Extractor) -> list[str]:
-    """The layers after which `recompute=True` cuts the network into segments.
-
-    A cut follows each loss layer and each pooling layer (except the last layer) whose output
-    alone feeds the rest: in a chain (VGG, NIN) that is every one of them; in a ResNet only
-    those between residual blocks, so a segment there may span several blocks.
-    """
-    from tf_style.caffe import CaffePooling
-
-    model = extractor.model
-    layers = network_layers(model)
-    position = {layer.name: i for i, layer in enumerate(layers)}
-    feeds = kerasgraph.node_inputs(model)
-    cuts = []
-    for i, layer in enumerate(layers[:-1]):
-        if layer.name in extractor.names or isinstance(layer, CaffePooling):
-            try:
-                _check_chain(feeds, position, layer.name, i)
-            except LayerError:  # a branch crosses here (a residual connection)
-                continue
-            cuts.append(layer.name)
-    return cuts
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """The segments of a `_Recomputing` model; a plain object, so Keras does not track it."""
-
-    segments: tuple[Segment, ...]
-    recomputed: tuple[bool, ...]
-    count: int
-
-
-class _Recomputing(keras.Model):
-    """The extractor's functional model, whose call recomputes each segment in the backward pass.
-
-    Shapes, layers and weights are those of the functional model (a functional subclass over
-    the same graph); only `call` differs. Each segment is a `tf.custom_gradient` whose forward
-    keeps just its outputs (loss activations and the boundary) and whose backward re-runs the
-    segment under a local tape. `tf.recompute_grad` does the same but also differentiates the
-    weights (our tape watches only the image), so we do not use it.
-
-    A segment with fewer than two convolution or pooling layers is not recomputed: its only
-    activation worth keeping is its output, which is kept anyway (tensorflow/tensorflow#11171).
-    """
-
-    def __init__(self, extractor: Extractor):
-        model = extractor.model
-        super().__init__(model.inputs, model.outputs, name=model.name)
-        cuts = recompute_cuts(extractor)
-        split = split_extractor(extractor, cuts, [""] * (len(cuts) + 1))
-        recomputed = tuple(
-            segment.model is not None and sum(map(_stores, network_layers(segment.model))) >= 2
-            for segment in split.segments
-        )
-        self._plan = _Plan(split.segments, recomputed, len(extractor.names))
-
-    def call(self, inputs, training=None, mask=None):
-        import tensorflow as tf
-
-        del training, mask  # inference only: no dropout or batch statistics
-        values = [None] * self._plan.count
-        h = tf.convert_to_tensor(inputs)
-        for segment, recomputed in zip(self._plan.segments, self._plan.recomputed):
-            run = _recomputed(segment.model) if recomputed else _plain(segment.model)
-            outputs = run(h)
-            for i, value in zip(segment.features, outputs):
-                values[i] = value
-            if segment.boundary is not None:
-                h = outputs[segment.boundary]
-        return values
-
-
-def _stores(layer: keras.layers.Layer) -> bool:
-    """Whether the layer is a convolution or pooling (what makes a segment worth recomputing)."""
-    from tf_style.caffe import CaffePooling
-
-    return isinstance(layer, (CaffePooling, keras.layers.Conv2D))
-
-
-def _plain(model: keras.Model):
-    def run(h):
-        outputs = model(h, training=False)
-        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-    return run
-
-
-def _recomputed(model: keras.Model):
-    """`model` as a function whose backward pass recomputes its forward pass."""
-    import tensorflow as tf
-
-    forward = _plain(model)
-
-    @tf.custom_gradient
-    def run(h):
-        outputs = forward(h)
-
-        def grad(*upstream, variables=None):
-            upstream = [tf.zeros_like(o) if u is None else u for o, u in zip(outputs, upstream)]
-            # As tf.recompute_grad: a data dependency on the upstream gradient, so that the
-            # recomputation runs in the backward pass and is not merged with the forward one.
-            first = tf.reshape(upstream[0], [-1])[:1]
-            gate = tf.cast(tf.reduce_max(tf.cast(first, tf.float32)), tf.bool)
-            x = h + tf.cast(tf.where(tf.equal(gate, gate), 0.0, float("nan")), h.dtype)
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(x)
-                again = forward(x)
-            dh = tape.gradient(again, x, output_gradients=upstream)
-            # The network's weights are constants: no gradient for them.
-            return (dh, [None] * len(variables)) if variables else dh
-
-        return outputs, grad
-
-    return lambda h: list(run(h))

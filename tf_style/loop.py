@@ -59,12 +59,22 @@ def progress_of(config: StyleConfig, prepared, done: int, num_iterations: int) -
     """The `Progress` of a `stylizer.Prepared` run of `config` after iteration `done`."""
     optimizer = prepared.optimizer
     aux, k = optimizer.aux.numpy(), prepared.objective.num_content
-
-    def image() -> np.ndarray:
-        return color.output_rgb(config, optimizer.image.numpy(), prepared.content, prepared.space)
-
     content, style = tuple(map(float, aux[:k])), tuple(map(float, aux[k:]))
-    return Progress(done, num_iterations, optimizer.evaluations, content, style, image)
+    return Progress(
+        done,
+        num_iterations,
+        optimizer.evaluations,
+        content,
+        style,
+        lambda: result(config, prepared),
+    )
+
+
+def result(config: StyleConfig, prepared) -> np.ndarray:
+    """The float RGB image a run saves now: the optimizer's result (the latest iterate, or
+    the average of the iterates) with the colour options applied."""
+    x = prepared.optimizer.result().numpy()
+    return color.output_rgb(config, x, prepared.content, prepared.space)
 
 
 def metadata(record: StyleConfig) -> dict[str, str]:
@@ -108,7 +118,7 @@ def optimize(
     n = config.num_iterations
 
     def current_image() -> np.ndarray:
-        return color.output_rgb(config, optimizer.image.numpy(), prepared.content, prepared.space)
+        return result(config, prepared)
 
     tags = write and metadata(record)
 

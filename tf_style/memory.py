@@ -69,7 +69,7 @@ def _segment_of(extractor: Extractor, names: list[str], recompute: bool) -> list
     """The recompute segment of each layer; every layer its own segment without recompute."""
     if not recompute:
         return list(range(len(names)))
-    from tf_style.features import recompute_cuts
+    from tf_style.recompute import recompute_cuts
 
     cuts = set(recompute_cuts(extractor))
     segment, result = 0, []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -15,11 +15,13 @@ from tf_style.features import Extractor, Segment, network_layers
 
 
 class Targets(NamedTuple):
-    """What the losses compare the image with: the content's activations at the content
-    layers and the blended style Gram matrices at the style layers, in the extractor's order."""
+    """What the losses compare the image with, in the extractor's order: the content's
+    activations at the content layers, and at each style layer the blended style statistics
+    its loss compares (`losses.statistics`: the Gram matrix, or mean and covariance; for `w2`
+    also the covariance's square root)."""
 
     content: tuple[tf.Tensor, ...]
-    style: tuple[tf.Tensor, ...]
+    style: tuple[tuple[tf.Tensor, ...], ...]
 
 
 class Objective:
@@ -43,15 +45,26 @@ class Objective:
         style_weight: float,
         tv_weight: float,
         normalize_gradients: bool = False,
+        style_loss: str = "gram",
+        content_layer_weights: Mapping[str, float] | None = None,
+        style_layer_weights: Mapping[str, float] | None = None,
         turned_kernels: bool = True,
     ):
         self.extractor = extractor
-        self.content_weight = float(content_weight)
-        self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
         self.normalize = bool(normalize_gradients)
+        self.style_loss = style_loss
+        # Each layer's weight: -content_weight / -style_weight times its layer weight.
+        names = extractor.names
+        self.content_weights = tuple(
+            content_weight * (content_layer_weights or {}).get(names[i], 1.0)
+            for i in extractor.content
+        )
+        self.style_weights = tuple(
+            style_weight * (style_layer_weights or {}).get(names[i], 1.0) for i in extractor.style
+        )
         self.content_targets: list[tf.Variable] = []
-        self.style_targets: list[tf.Variable] = []
+        self.style_targets: list[tuple[tf.Variable, ...]] = []
         self._turned_kernels = turned_kernels
 
     @classmethod
@@ -63,6 +76,10 @@ class Objective:
             style_weight=config.style_weight,
             tv_weight=config.tv_weight,
             normalize_gradients=config.normalize_gradients,
+            style_loss=config.style_loss,
+            # By layer name: the extractor orders the layers as the network does.
+            content_layer_weights=dict(zip(config.content_layers, config.content_layer_weights)),
+            style_layer_weights=dict(zip(config.style_layers, config.style_layer_weights)),
             turned_kernels=turned_kernels,
         )
 
@@ -90,17 +107,22 @@ class Objective:
         feats = self._features(tf.convert_to_tensor(content))
         return tuple(tf.cast(feats[i], tf.float32) for i in self.extractor.content)
 
-    def style_targets_of(self, styles, blend_weights: Sequence[float]) -> tuple[tf.Tensor, ...]:
-        """The blended Gram matrices sum_i w_i * gram(style_i), each style at its own size."""
+    def style_targets_of(self, styles, blend_weights: Sequence[float]) -> tuple[tuple, ...]:
+        """At each style layer, the style images' statistics blended with `blend_weights`
+        (sum_i w_i * gram(style_i) for the original's loss), each style at its own size."""
         devices = [self._device(i) for i in self.extractor.style]
-        grams = [None] * len(devices)
-        for image, weight in zip(styles, blend_weights, strict=True):
+        parts = [[] for _ in devices]
+        for image in styles:
             feats = self._features(tf.convert_to_tensor(image))
             for j, (i, device) in enumerate(zip(self.extractor.style, devices)):
                 with _on(device):
-                    gram = weight * losses.gram_matrix(feats[i])
-                    grams[j] = gram if grams[j] is None else grams[j] + gram
-        return tuple(grams)
+                    parts[j].append(losses.statistics(feats[i], self.style_loss))
+        targets = []
+        for layer_parts, device in zip(parts, devices):
+            with _on(device):
+                blended = losses.blend(layer_parts, blend_weights)
+                targets.append(losses.w2_target(*blended) if self.style_loss == "w2" else blended)
+        return tuple(targets)
 
     def capture_content(self, content: np.ndarray) -> None:
         """Stores the content image's activations at the content layers."""
@@ -113,9 +135,10 @@ class Objective:
 
     def capture_styles(self, styles: Sequence[np.ndarray], blend_weights: Sequence[float]) -> None:
         """Stores the blended Gram matrices (see `style_targets_of`)."""
-        devices = [self._device(i) for i in self.extractor.style]
-        grams = self.style_targets_of(styles, blend_weights)
-        self.style_targets = _assign(self.style_targets, grams, devices)
+        targets = self.style_targets_of(styles, blend_weights)
+        devices = [self._device(i) for i, t in zip(self.extractor.style, targets) for _ in t]
+        flat = _assign(tf.nest.flatten(self.style_targets), tf.nest.flatten(targets), devices)
+        self.style_targets = tf.nest.pack_sequence_as(targets, flat)
 
     def _placed_convolutions(self) -> list[tuple[CaffeConvolution, str | None]]:
         """(convolution, its segment's device) for those with a forward-convolution gradient."""
@@ -173,13 +196,17 @@ class Objective:
         for j, (i, target) in enumerate(zip(self.extractor.content, targets.content)):
             if i in feats:
                 loss = losses.content_loss(
-                    feats[i], target, self.content_weight, normalize=self.normalize
+                    feats[i], target, self.content_weights[j], normalize=self.normalize
                 )
                 placed.append((j, loss))
         for j, (i, target) in enumerate(zip(self.extractor.style, targets.style)):
             if i in feats:
                 loss = losses.style_loss(
-                    feats[i], target, self.style_weight, normalize=self.normalize
+                    feats[i],
+                    list(target),
+                    self.style_weights[j],
+                    kind=self.style_loss,
+                    normalize=self.normalize,
                 )
                 placed.append((self.num_content + j, loss))
         return placed

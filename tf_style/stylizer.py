@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_style import checkpoint, color, image_io, memory, models, optimizers, plan
-from tf_style.config import GRAPH, StyleConfig, settings
+from tf_style.config import GRAPH, StyleConfig, check_layer_weights, settings
 from tf_style.devices import select_devices, split_points
 from tf_style.errors import ConfigError, DeviceError
 from tf_style.features import build_extractor, split_extractor
@@ -269,6 +269,7 @@ def prepare(
     config, taken = models.apply_zoo_defaults(config)
     if taken:
         reporter.zoo_defaults(config.model_file, taken)
+    check_layer_weights(config)
     images = images or load_images(config)
     net_content, net_styles = color.network_inputs(config, *images)
     layers = config.content_layers, config.style_layers
@@ -283,6 +284,7 @@ def prepare(
             config.pooling,
             config.precision,
             recompute=config.recompute,
+            padding=config.padding,
         )
         check_image_sizes(config, extractor, net_content, net_styles)
         # Stop before allocating when the run cannot fit (with what to change).
@@ -324,6 +326,7 @@ def prepare(
             jit_compile=config.jit,
             float64_scalars=tf.DeviceSpec.from_string(devices[0]).device_type != "TPU",
             warmup=warmup,
+            average_decay=config.average_decay,
         )
         if resume_from is not None:
             checkpoint.restore(resume_from, optimizer)
@@ -336,7 +339,9 @@ def _warmup_extractor(config, model, layers, size, device):
     `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit."""
     if not optimizers.warms_up(config.optimizer, config.precision):
         return None
-    warmup = build_extractor(model, *layers, config.pooling, recompute=config.recompute)
+    warmup = build_extractor(
+        model, *layers, config.pooling, recompute=config.recompute, padding=config.padding
+    )
     # Its activations take twice bfloat16's memory while the L-BFGS history is still short
     # (all of it with -jit, which allocates it at once).
     try:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_style import color, image_io, loop, stylizer
+from tf_style import image_io, loop, stylizer
 from tf_style.batch.jobs import read_jobs
 from tf_style.config import StyleConfig
 from tf_style.devices import select_devices
@@ -126,7 +126,7 @@ def run_jobs(
         stopped = _optimize_wave(strategy, prepared, jobs, wave, first, callback)
         for r, i in wave.items():
             job, p = jobs[i], prepared[r]
-            results[i] = color.output_rgb(job, p.optimizer.image.numpy(), p.content, p.space)
+            results[i] = loop.result(job, p)
             loop.write_result(job, results[i], loop.metadata(job))
             if p.optimizer.nonfinite:
                 failed.append(job.output_image)

@@ -3,6 +3,8 @@
 * `same_convolution`: a stride-1 SAME convolution whose input gradient runs as a forward
   convolution with the kernel turned by 180 degrees (`turned_kernel`), from a snapshot of that
   kernel when its owner made one (`snapshot_turned_kernels`).
+* `valid_convolution`: the same for a VALID convolution after `pad` (tf_style's other padding
+  modes than Caffe's zeros).
 * `max_pool_2x2`: VGG's 2x2 stride-2 max pooling with a compiled (XLA) gradient.
 
 `layers.py` holds Caffe's semantics; this module only how they are computed fast.
@@ -20,6 +22,35 @@ import tensorflow as tf
 # repaid within 45 evaluations from here on (VGG-19's pool1 to pool3 at 256 px, all four pools
 # at 512 px).
 _COMPILED_POOL_MIN_SIZE = 1 << 20
+
+
+# How a convolution (or, with -seamless, a pooling layer) may pad: Caffe's zeros, the edge
+# pixels, a mirror without the edge, or the opposite side (a tileable image).
+PAD_MODES = ("zero", "replicate", "reflect", "circular")
+
+
+def pad(x: tf.Tensor, ph: int, pw: int, mode: str, value: float = 0.0) -> tf.Tensor:
+    """`x` [N, H, W, C] padded by (ph, pw) on both sides of each axis in `mode` (`value` is
+    what `zero` pads with)."""
+    if mode in ("zero", "reflect"):
+        return tf.pad(
+            x,
+            [[0, 0], [ph, ph], [pw, pw], [0, 0]],
+            mode="CONSTANT" if mode == "zero" else "REFLECT",
+            constant_values=value,
+        )
+    for axis, p in ((1, ph), (2, pw)):
+        if p == 0:
+            continue
+        n = x.shape[axis] or tf.shape(x)[axis]
+        if mode == "replicate":
+            before = tf.repeat(tf.gather(x, [0], axis=axis), p, axis=axis)
+            after = tf.repeat(tf.gather(x, [n - 1], axis=axis), p, axis=axis)
+        else:  # circular: each side continues with the opposite one
+            before = tf.gather(x, tf.range(n - p, n), axis=axis)
+            after = tf.gather(x, tf.range(p), axis=axis)
+        x = tf.concat([before, x, after], axis=axis)
+    return x
 
 
 def takes_compiled_pool(x: tf.Tensor) -> bool:
@@ -98,6 +129,30 @@ def snapshot_turned_kernels(placed: Iterable[tuple[object, str | None]]) -> None
             continue
         with tf.device(device) if device else contextlib.nullcontext():
             layer._turned_snapshot = _Snapshot(tf.Variable(value, trainable=False))
+
+
+def valid_convolution(x, kernel, turned=None):
+    """A stride-1 VALID convolution whose input gradient runs as a forward convolution: the
+    full correlation of the output gradient with the turned kernel (zero padding by the
+    kernel's size less one), as in `same_convolution`."""
+    kernel = tf.convert_to_tensor(kernel)
+    if turned is not None:
+        turned = tf.convert_to_tensor(turned)
+    kh, kw = kernel.shape[0] - 1, kernel.shape[1] - 1
+    full = [[0, 0], [kh, kh], [kw, kw], [0, 0]]
+
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        def grad(dy):
+            dx = tf.nn.conv2d(dy, turned_kernel(kernel) if turned is None else turned, 1, full)
+            dk = tf.compat.v1.nn.conv2d_backprop_filter(
+                x, tf.shape(kernel), dy, [1, 1, 1, 1], "VALID"
+            )
+            return dx, dk
+
+        return tf.nn.conv2d(x, kernel, 1, "VALID"), grad
+
+    return convolve(x, kernel)
 
 
 def same_convolution(x, kernel, turned=None):

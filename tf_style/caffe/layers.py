@@ -141,37 +141,51 @@ class CaffePooling(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class CaffeConvolution(keras.layers.Conv2D):
-    """Conv2D with Caffe's symmetric zero padding `pad=(ph, pw)` and floor rounding."""
+    """Conv2D with Caffe's symmetric padding `pad=(ph, pw)` and floor rounding.
 
-    def __init__(self, *args, pad=(0, 0), **kwargs):
+    `padding_mode` is Caffe's zeros, or (an addition: tf_style's -padding and -seamless)
+    `replicate`, `reflect` or `circular` (`kernels.pad`).
+    """
+
+    def __init__(self, *args, pad=(0, 0), padding_mode="zero", **kwargs):
         kwargs["padding"] = "valid"
         # Zeros, like the other Caffe layers: the weights always replace them, and Keras'
         # default Glorot initializer costs 17 ms per layer to construct (its seed generator),
         # a third of loading VGG-19.
         kwargs.setdefault("kernel_initializer", "zeros")
         super().__init__(*args, **kwargs)
+        if padding_mode not in kernels.PAD_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {kernels.PAD_MODES}, not {padding_mode!r}"
+            )
         self.pad = _pair(pad)
+        self.padding_mode = padding_mode
         # Stride 1 with pad = dilation*(kernel-1)/2 on both axes (VGG's and NIN's 3x3/5x5
-        # convolutions) is exactly TensorFlow's SAME padding (docs/caffe.md#convolution-padding),
-        # which saves a
-        # padded copy of every activation in the forward and the backward pass.
+        # convolutions) is exactly TensorFlow's SAME padding (docs/caffe.md#convolution-padding)
+        # when the padding is zeros, which saves a padded copy of every activation in the
+        # forward and the backward pass.
         span = [d * (k - 1) for d, k in zip(self.dilation_rate, self.kernel_size)]
-        self._same = tuple(self.strides) == (1, 1) and [2 * p for p in self.pad] == span
+        stride1 = tuple(self.strides) == (1, 1)
+        self._same = stride1 and [2 * p for p in self.pad] == span and padding_mode == "zero"
         if self._same:
             self.padding = "same"
-        self.forward_gradient = (
-            self._same and self.groups == 1 and tuple(self.dilation_rate) == (1, 1)
-        )
+        # Whether the input gradient runs as a forward convolution (`kernels`): SAME with zeros,
+        # or VALID after another padding.
+        plain = self.groups == 1 and tuple(self.dilation_rate) == (1, 1)
+        self.forward_gradient = plain and (self._same or (stride1 and padding_mode != "zero"))
 
     def convolution_op(self, inputs, kernel):
         if self.forward_gradient:
-            return kernels.same_convolution(inputs, kernel, kernels.turned_snapshot(self))
+            turned = kernels.turned_snapshot(self)
+            if self._same:
+                return kernels.same_convolution(inputs, kernel, turned)
+            return kernels.valid_convolution(inputs, kernel, turned)
         return super().convolution_op(inputs, kernel)
 
     def call(self, x):
         ph, pw = self.pad
         if (ph or pw) and not self._same:
-            x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+            x = kernels.pad(x, ph, pw, self.padding_mode)
         return super().call(x)
 
     def compute_output_shape(self, input_shape):
@@ -185,7 +199,12 @@ class CaffeConvolution(keras.layers.Conv2D):
 
     def get_config(self):
         # The padding Keras sees is derived from `pad`; store the Caffe form only.
-        return {**super().get_config(), "padding": "valid", "pad": self.pad}
+        return {
+            **super().get_config(),
+            "padding": "valid",
+            "pad": self.pad,
+            "padding_mode": self.padding_mode,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -27,13 +27,14 @@ from tf_style.config.fields import (
 )
 from tf_style.config.original import OriginalOptions
 from tf_style.config.ours import TfStyleOptions
-from tf_style.config.validate import validate
+from tf_style.config.quality import QualityOptions
+from tf_style.config.validate import check_layer_weights, validate
 from tf_style.errors import ConfigError
 
 
 # Fields come in the order of the bases from last to first: the original's, then ours.
 @dataclass(frozen=True)
-class StyleConfig(TfStyleOptions, OriginalOptions):
+class StyleConfig(QualityOptions, TfStyleOptions, OriginalOptions):
     """One style-transfer run. Defaults are those of jcjohnson/neural-style.
 
     List-valued options accept a tuple, a list, or a comma-separated string (as on the CLI).
@@ -49,6 +50,8 @@ class StyleConfig(TfStyleOptions, OriginalOptions):
             value = getattr(self, f.name)
             if f.name in ("style_blend_weights", "gpu") and value in (None, "", "nil"):
                 object.__setattr__(self, f.name, None)
+            elif f.name == "scales" and value in ("auto", ("auto",), ["auto"]):
+                object.__setattr__(self, f.name, auto_scales(self.image_size))
             elif f.type.startswith("tuple"):
                 object.__setattr__(self, f.name, _to_tuple(f.name, value, f.type))
         validate(self)
@@ -68,6 +71,28 @@ class StyleConfig(TfStyleOptions, OriginalOptions):
     def num_correction(self) -> int:
         """The L-BFGS history size the original uses: 0 means 100."""
         return self.lbfgs_num_correction if self.lbfgs_num_correction > 0 else 100
+
+
+# The smallest size of -scales auto, where the style's largest structures form.
+AUTO_SCALES_START = 128
+
+
+def auto_scales(image_size: int) -> tuple[int, ...]:
+    """-scales auto: sizes a factor sqrt(2) apart, from about AUTO_SCALES_START up to
+    `image_size` (which is always the last).
+
+    Example:
+        >>> auto_scales(512)
+        (128, 181, 256, 362, 512)
+    """
+    sizes, k = [], 0
+    while not sizes or sizes[-1] > AUTO_SCALES_START:
+        size = round(image_size / 2 ** (k / 2))
+        if size < AUTO_SCALES_START and sizes:
+            break
+        sizes.append(size)
+        k += 1
+    return tuple(sorted(set(sizes)))
 
 
 def settings(config: StyleConfig, tag: str) -> dict:
@@ -110,5 +135,7 @@ __all__ = [
     "POOLING",
     "PRECISIONS",
     "StyleConfig",
+    "auto_scales",
+    "check_layer_weights",
     "settings",
 ]

@@ -14,6 +14,8 @@ COLOR_TRANSFER = ("none", "luminance", "match")
 COLOR_MATCH_MODES = ("chol", "pca", "sym")
 BACKENDS = ("nn", "cudnn", "clnn")
 PRECISIONS = ("float32", "bfloat16")
+STYLE_LOSSES = ("gram", "mean_cov", "w2")
+PADDINGS = ("zero", "replicate", "reflect")
 # image_io.DEFAULT_MAX_PIXELS (repeated because this package imports only the standard library;
 # a test checks that the two agree).
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -26,6 +28,7 @@ GROUPS = (
     "Layer options",
     "Other options",
     "tf_style options",
+    "Quality options",
 )
 
 # Tags (besides the CLI's group and help text): GRAPH marks the options that shape a run's

@@ -29,8 +29,9 @@ class TfStyleOptions:
         (),
         "tf_style options",
         "Coarse to fine in one command: image sizes such as 256,512,1024,2048, one run each, "
-        "every run starting from the previous result enlarged (-image_size is then unused). "
-        "Each scale's image is saved as <name>_<size>px.<ext>, the last as -output_image.",
+        "every run starting from the previous result enlarged (-image_size is then unused), "
+        "or auto: sizes a factor sqrt(2) apart from 128 px up to -image_size. Each scale's "
+        "image is saved as <name>_<size>px.<ext>, the last as -output_image.",
     )
     scale_iterations: tuple[int, ...] = opt(
         (), "tf_style options", "Iterations at each of -scales (default: -num_iterations)."

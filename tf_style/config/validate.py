@@ -11,8 +11,10 @@ from tf_style.config.fields import (
     COLOR_TRANSFER,
     INIT,
     OPTIMIZERS,
+    PADDINGS,
     POOLING,
     PRECISIONS,
+    STYLE_LOSSES,
 )
 from tf_style.errors import ConfigError
 
@@ -143,6 +145,36 @@ def validate(c) -> None:
         not c.multigpu_strategy or all(c.multigpu_strategy),
         f"-multigpu_strategy has an empty entry: {_join(c.multigpu_strategy)}",
     )
+
+    _check(
+        c.style_loss in STYLE_LOSSES,
+        f"-style_loss must be one of {', '.join(STYLE_LOSSES)}; got {c.style_loss!r}",
+    )
+    _check(
+        c.padding in PADDINGS, f"-padding must be one of {', '.join(PADDINGS)}; got {c.padding!r}"
+    )
+    _check(
+        math.isfinite(c.average_decay) and 0 <= c.average_decay < 1,
+        f"-average_decay must be in [0, 1) (0 turns it off), got {c.average_decay}",
+    )
+    for name in ("style_layer_weights", "content_layer_weights"):
+        values = getattr(c, name)
+        _check(
+            all(math.isfinite(v) and v >= 0 for v in values),
+            f"-{name} must be finite numbers >= 0, got {_join(values)}",
+        )
+
+
+def check_layer_weights(c) -> None:
+    """Refuses layer-weight lists whose length is not the layer lists'. Checked once the layer
+    lists are final (a zoo model may bring its own: `tf_style.models.apply_zoo_defaults`)."""
+    for kind in ("content", "style"):
+        weights, layers = getattr(c, f"{kind}_layer_weights"), getattr(c, f"{kind}_layers")
+        _check(
+            not weights or len(weights) == len(layers),
+            f"-{kind}_layer_weights has {len(weights)} values for the {len(layers)} layers of "
+            f"-{kind}_layers ({_join(layers)}); give one per layer",
+        )
 
 
 def _join(values) -> str:

@@ -40,6 +40,7 @@ def make_optimizer(
     jit_compile: bool = False,
     float64_scalars: bool = True,
     warmup: Objective | None = None,
+    average_decay: float = 0.0,
 ) -> Optimizer:
     """Builds an optimizer of the image `x0`.
 
@@ -57,6 +58,8 @@ def make_optimizer(
             devices without float64 (TPUs).
         warmup: `lbfgs` only: a float32 objective for the first `WARMUP_EVALUATIONS`
             evaluations when `objective` computes in bfloat16.
+        average_decay: with a decay in (0, 1), `Optimizer.result` is the bias-corrected moving
+            average of the iterates (-average_decay).
 
     Returns:
         The optimizer, not yet evaluated.
@@ -71,19 +74,20 @@ def make_optimizer(
         raise ConfigError(f"num_correction is {num_correction}; pass a history size of 1 or more")
     if warmup is not None and name != "lbfgs":
         raise ConfigError(f"a warm-up objective is for lbfgs only, not {name!r}")
+    options = dict(jit_compile=jit_compile, average_decay=average_decay)
     if name == "lbfgs":
         return LBFGS(
             objective,
             x0,
             num_correction=num_correction,
-            jit_compile=jit_compile,
             float64_scalars=float64_scalars,
             warmup=warmup,
+            **options,
         )
     if name == "tfp_lbfgs":
-        return TFPLBFGS(objective, x0, num_correction=num_correction, jit_compile=jit_compile)
+        return TFPLBFGS(objective, x0, num_correction=num_correction, **options)
     if name == "adam":
-        return Adam(objective, x0, learning_rate=learning_rate, jit_compile=jit_compile)
+        return Adam(objective, x0, learning_rate=learning_rate, **options)
     raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 

@@ -20,9 +20,9 @@ class Adam(FixedStepOptimizer):
         x0: tf.Tensor,
         *,
         learning_rate: float = 10.0,
-        jit_compile: bool = False,
+        **options,
     ):
-        super().__init__(objective, x0, jit_compile=jit_compile)
+        super().__init__(objective, x0, **options)
         # Keras' default epsilon is 1e-7; torch optim.adam's is 1e-8.
         self._adam = keras.optimizers.Adam(
             learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8

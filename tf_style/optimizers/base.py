@@ -159,9 +159,11 @@ class Optimizer(tf.Module):
         *,
         jit_compile: bool = False,
         warmup: Objective | None = None,
+        average_decay: float = 0.0,
     ):
         super().__init__(name=type(self).__name__.lower())
         self._evaluate_fn = _Untracked(evaluator(objective, warmup))
+        self._decay = float(average_decay)
         x0 = tf.convert_to_tensor(x0, tf.float32)
         self.image = tf.Variable(x0, trainable=False, name="image")
         self._loss = tf.Variable(0.0, trainable=False, name="loss")
@@ -171,6 +173,10 @@ class Optimizer(tf.Module):
         self._evaluations = tf.Variable(0, dtype=tf.int64, trainable=False, name="evaluations")
         self._stopped = tf.Variable(False, trainable=False, name="stopped")
         self._nonfinite = tf.Variable(False, trainable=False, name="nonfinite")
+        if self._decay:
+            # -average_decay: the moving average of the iterates and how many it has seen.
+            self._average = tf.Variable(tf.zeros_like(x0), trainable=False, name="average")
+            self._averaged = tf.Variable(0, dtype=tf.int64, trainable=False, name="averaged")
         if jit_compile:
             # XLA compiles against the variables' current shapes, so aux needs its final
             # length before the first chunk: one extra trace of the objective finds it.
@@ -198,6 +204,23 @@ class Optimizer(tf.Module):
             self._stopped,
             self._nonfinite,
         )
+
+    def result(self) -> tf.Tensor:
+        """The image a run saves and returns: the latest iterate, or with -average_decay the
+        bias-corrected moving average of the iterates, avg_t / (1 - decay^t) with
+        avg_t = decay avg_{t-1} + (1 - decay) x_t and avg_0 = 0."""
+        if not self._decay or int(self._averaged.numpy()) == 0:
+            return self.image.read_value()
+        t = tf.cast(self._averaged, tf.float32)
+        return self._average / (1.0 - tf.pow(self._decay, t))
+
+    def _update_average(self, grew: tf.Tensor, x: tf.Tensor) -> None:
+        """Takes the iterate `x` into the average when `grew` (a new finite iterate)."""
+        if not self._decay:
+            return
+        moved = self._decay * self._average + (1.0 - self._decay) * x
+        self._average.assign(tf.where(grew, moved, self._average))
+        self._averaged.assign_add(tf.cast(grew, tf.int64))
 
     @property
     def evaluations(self) -> int:
@@ -244,6 +267,9 @@ class Optimizer(tf.Module):
         self._evaluations.assign(0)
         self._stopped.assign(False)
         self._nonfinite.assign(False)
+        if self._decay:
+            self._average.assign(tf.zeros_like(self._average))
+            self._averaged.assign(0)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -301,11 +327,13 @@ class FixedStepOptimizer(Optimizer):
     def _chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         def body(i, going):
             del going
+            before = self._evaluations.read_value()
             state, memory = fixed_step(
                 self._run_state(), self._memory(), self._evaluate_fn.fn, self._propose, self._accept
             )
             self._assign_run_state(state)
             self._assign_memory(memory)
+            self._update_average(state.evaluations > before, state.x)
             return i + 1, ~(state.stopped | state.nonfinite)
 
         tf.while_loop(lambda i, going: going & (i < n), body, [tf.constant(0), tf.constant(True)])

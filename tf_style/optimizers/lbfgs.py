@@ -315,11 +315,11 @@ class LBFGS(FixedStepOptimizer):
         x0: tf.Tensor,
         *,
         num_correction: int = 100,
-        jit_compile: bool = False,
         float64_scalars: bool = True,
-        warmup: Objective | None = None,
+        **options,
     ):
-        super().__init__(objective, x0, jit_compile=jit_compile, warmup=warmup)
+        super().__init__(objective, x0, **options)
+        jit_compile = options.get("jit_compile", False)
         m = num_correction
         f = tf.float64 if float64_scalars else tf.float32
         self._settings = Settings(f, not jit_compile, self._write_pair_in_place)

@@ -29,9 +29,10 @@ class TFPLBFGS(Optimizer):
         x0: tf.Tensor,
         *,
         num_correction: int = 100,
-        jit_compile: bool = False,
+        **options,
     ):
-        super().__init__(objective, x0, jit_compile=jit_compile)
+        super().__init__(objective, x0, **options)
+        jit_compile = options.get("jit_compile", False)
         size = self.image.shape.num_elements()
         self._m = num_correction
         self._iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
@@ -121,7 +122,13 @@ class TFPLBFGS(Optimizer):
     def chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         # Two functions, each traced once: TFP starts from a position or from its own results.
         # Which one runs depends on the state, so a caller's tf.function cannot take this
-        # chunk (batches refuse tfp_lbfgs).
-        if self.evaluations == 0:
-            return self._first_fn(n)
-        return self._next_fn(n)
+        # chunk (batches refuse tfp_lbfgs). With -average_decay the chunk goes one TFP iteration
+        # at a time, so that the average takes every iterate.
+        steps = [n] if not self._decay else [tf.constant(1)] * int(n)
+        for step in steps:
+            before = self.iterations
+            result = (self._first_fn if self.evaluations == 0 else self._next_fn)(step)
+            self._update_average(tf.constant(self.iterations > before), self.image)
+            if self.stopped or self.nonfinite:
+                break
+        return result
