@@ -115,6 +115,13 @@ BAD_VALUES = [
     ("scale_style_weight", "1,2", "-scale_style_weight"),
     ("scale_tv_weight", "-1", "-scale_tv_weight"),
     ("scale_lbfgs_num_correction", "5,5", "-scale_lbfgs_num_correction"),
+    ("style_loss", "gramm", "-style_loss must be one of gram, mean_cov, w2"),
+    ("padding", "wrap", "-padding must be one of zero, replicate, reflect"),
+    ("average_decay", 1.0, "-average_decay must be in [0, 1)"),
+    ("average_decay", -0.1, "-average_decay must be in [0, 1)"),
+    ("style_layer_weights", "1,-2", "-style_layer_weights must be finite numbers >= 0"),
+    ("content_layer_weights", "nan", "-content_layer_weights must be finite numbers >= 0"),
+    ("content_layer_weights", "a", "-content_layer_weights must be a comma-separated list"),
 ]
 
 
@@ -152,3 +159,26 @@ def test_every_option_is_covered_by_a_bad_value_or_is_free_form():
     covered = {name for name, _, _ in BAD_VALUES} | {"content_layers", "style_layers"}
     names = {f.name for f in dataclasses.fields(StyleConfig)}
     assert names - covered - free_form == set()
+
+
+def test_layer_weights_need_one_value_per_layer_once_the_layers_are_known():
+    from tf_style.config import check_layer_weights
+
+    config = StyleConfig(style_layer_weights="1,2,3")  # five default style layers
+    with pytest.raises(ConfigError, match="-style_layer_weights has 3 values for the 5 layers"):
+        check_layer_weights(config)
+    check_layer_weights(config.replace(style_layers="relu1_1,relu2_1,relu3_1"))
+    with pytest.raises(ConfigError, match="-content_layer_weights has 2 values for the 1 layers"):
+        check_layer_weights(StyleConfig(content_layer_weights="1,2"))
+
+
+def test_scales_auto_are_a_factor_sqrt2_apart_up_to_the_image_size():
+    assert StyleConfig(scales="auto", image_size=512).scales == (128, 181, 256, 362, 512)
+    assert StyleConfig(scales="auto", image_size=384).scales == (136, 192, 272, 384)
+    for size in (100, 128, 700, 2048):
+        sizes = StyleConfig(scales="auto", image_size=size).scales
+        assert sizes[-1] == size and sizes[0] <= 128 + 128 // 2
+        ratios = [b / a for a, b in zip(sizes, sizes[1:])]
+        assert all(abs(r - 2**0.5) < 0.01 for r in ratios), ratios
+    with pytest.raises(ConfigError, match="-scale_iterations has 2 values for 4 -scales"):
+        StyleConfig(scales="auto", image_size=384, scale_iterations="5,5")

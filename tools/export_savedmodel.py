@@ -2,12 +2,13 @@
 
     python tools/export_savedmodel.py -model_file open_nsfw -output stylize_savedmodel
 
-The SavedModel's `serving_default` signature takes `content` and `style` (float32 RGB
-[H, W, 3] in [0, 1], any sizes) and `iterations` (int32 scalar) and returns `image` (float32
-RGB [H, W, 3] in [0, 1], the content's size). Everything happens inside the graph: the
-model's preprocessing (BGR, x scale, minus the mean pixel), the content and style targets, and
-the original's L-BFGS (fixed step, no line search, one evaluation per iteration) as one
-tf.while_loop. TensorFlow Serving, or any TensorFlow runtime, can load it:
+The export takes tf-style's model, layer, loss-weight, pooling, history, -style_loss,
+layer-weight and -padding options. The SavedModel's `serving_default` signature takes `content` and
+`style` (float32 RGB [H, W, 3] in [0, 1], any sizes) and `iterations` (int32 scalar) and returns
+`image` (float32 RGB [H, W, 3] in [0, 1], the content's size). Everything happens inside the
+graph: the model's preprocessing (BGR, x scale, minus the mean pixel), the content and style
+targets, and the original's L-BFGS (fixed step, no line search, one evaluation per iteration) as
+one tf.while_loop. TensorFlow Serving, or any TensorFlow runtime, can load it:
 
     image = tf.saved_model.load("stylize_savedmodel").signatures["serving_default"](
         content=content, style=style, iterations=tf.constant(500))["image"]
@@ -27,7 +28,8 @@ import tensorflow as tf
 from absl import app, flags
 
 from tf_style import models, preprocess
-from tf_style.config import StyleConfig
+from tf_style.config import StyleConfig, check_layer_weights
+from tf_style.config.fields import PADDINGS, POOLING, STYLE_LOSSES
 from tf_style.errors import InputError
 from tf_style.features import build_extractor
 from tf_style.objective import Objective, Targets
@@ -52,7 +54,11 @@ class StyleTransfer(tf.Module):
     def __init__(self, model, config: StyleConfig, space: preprocess.ColorSpace):
         super().__init__(name="style_transfer")
         extractor = build_extractor(
-            model, config.content_layers, config.style_layers, config.pooling
+            model,
+            config.content_layers,
+            config.style_layers,
+            config.pooling,
+            padding=config.padding,
         )
         # Tracked, so that the SavedModel holds the weights.
         self.model = extractor.model
@@ -104,6 +110,10 @@ _EXPORTED = (
     "normalize_gradients",
     "pooling",
     "lbfgs_num_correction",
+    "style_loss",
+    "style_layer_weights",
+    "content_layer_weights",
+    "padding",
 )
 
 
@@ -130,8 +140,12 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     for name in ("content_weight", "style_weight", "tv_weight"):
         define(flags.DEFINE_float, name)
     define(flags.DEFINE_bool, "normalize_gradients")
-    define(flags.DEFINE_enum, "pooling", enum_values=["max", "avg"])
+    define(flags.DEFINE_enum, "pooling", enum_values=list(POOLING))
     define(flags.DEFINE_integer, "lbfgs_num_correction")
+    define(flags.DEFINE_enum, "style_loss", enum_values=list(STYLE_LOSSES))
+    define(flags.DEFINE_list, "style_layer_weights")
+    define(flags.DEFINE_list, "content_layer_weights")
+    define(flags.DEFINE_enum, "padding", enum_values=list(PADDINGS))
     flags.DEFINE_string(
         "output", None, "The directory to write the SavedModel to.", flag_values=flag_values
     )
@@ -149,6 +163,7 @@ def main(argv: list[str], opts: flags.FlagValues = flags.FLAGS) -> int:
         config, _ = models.apply_zoo_defaults(
             StyleConfig(**{name: _flag_value(opts, name) for name in _EXPORTED})
         )
+        check_layer_weights(config)
         model, entry = models.load(config.model_file, config.proto_file or None)
         module = StyleTransfer(model, config, models.color_space(entry))
         tf.saved_model.save(module, opts.output, signatures={"serving_default": module.stylize})
