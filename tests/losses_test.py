@@ -160,3 +160,111 @@ def test_bfloat16_features_give_float32_losses(rng, normalize):
         np.testing.assert_allclose(value.numpy(), want_value.numpy(), rtol=RTOL)
         # Only the rounding of the gradient to bfloat16 (8 mantissa bits) on its way back.
         np.testing.assert_allclose(tf.cast(grad, tf.float32).numpy(), want_grad.numpy(), rtol=2**-8)
+
+
+# -style_loss mean_cov and w2, against numpy and scipy written here.
+
+
+def np_moments(f):
+    """The channels' mean and (population) covariance of a [1, H, W, C] activation."""
+    mat = f.reshape(-1, f.shape[-1]).astype(np.float64)
+    mean = mat.mean(axis=0)
+    centred = mat - mean
+    return mean, centred.T @ centred / len(mat)
+
+
+def np_ridge(cov):
+    """docs/quality.md: 1e-5 of the mean variance added on the diagonal."""
+    return cov + 1e-5 * np.trace(cov) / len(cov) * np.eye(len(cov))
+
+
+def np_w2_squared(f, g):
+    """|m_f - m_g|^2 + tr(S_f + S_g - 2 (S_g^1/2 S_f S_g^1/2)^1/2) with scipy's sqrtm."""
+    from scipy.linalg import sqrtm
+
+    (mf, sf), (mg, sg) = np_moments(f), np_moments(g)
+    sf, sg = np_ridge(sf), np_ridge(sg)
+    root = sqrtm(sg).real
+    inner = sqrtm(root @ sf @ root).real
+    return np.sum((mf - mg) ** 2) + np.trace(sf + sg - 2 * inner)
+
+
+def features(rng, shape=(1, 9, 11, 6), shift=0.0):
+    # ReLU-like: non-negative, with correlated channels and a few exact zeros.
+    raw = rng.normal(size=shape) @ rng.normal(size=(shape[-1], shape[-1])) + shift
+    return np.maximum(raw, 0).astype(np.float32)
+
+
+def target_of(kind, g):
+    stats = losses.statistics(tf.constant(g), kind)
+    return list(losses.w2_target(*stats) if kind == "w2" else stats)
+
+
+def test_mean_cov_and_w2_losses_match_numpy_and_scipy(rng):
+    f, g = features(rng), features(rng, shift=0.5)
+    mean, cov = losses.statistics(tf.constant(f), "mean_cov")
+    np_mean, np_cov = np_moments(f)
+    np.testing.assert_allclose(mean, np_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cov, np_cov, rtol=1e-4, atol=1e-5)
+    (gm, gc) = np_moments(g)
+    want = 3.0 * (np.mean((np_mean - gm) ** 2) + np.mean((np_cov - gc) ** 2))
+    got = losses.style_loss(f, target_of("mean_cov", g), 3.0, kind="mean_cov")
+    np.testing.assert_allclose(float(got), want, rtol=1e-4)
+    got = losses.style_loss(f, target_of("w2", g), 3.0, kind="w2")
+    np.testing.assert_allclose(float(got), 3.0 * np_w2_squared(f, g) / f.shape[-1], rtol=1e-4)
+    # The squared distance itself, as written in docs/quality.md.
+    target = target_of("w2", g)
+    w2 = losses.w2_squared(*losses.statistics(tf.constant(f), "w2"), *target)
+    np.testing.assert_allclose(float(w2), np_w2_squared(f, g), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["gram", "mean_cov", "w2"])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_style_loss_gradients_match_finite_differences(rng, kind, normalize):
+    f, g = features(rng, (1, 7, 8, 5)), features(rng, (1, 6, 9, 5), shift=0.3)
+    target = target_of(kind, g)
+
+    def loss(x):
+        return losses.style_loss(x, target, 2.0, kind=kind, normalize=normalize)
+
+    _, grad = grad_of(loss, f.astype(np.float64).astype(np.float32))
+    grad = grad.numpy().astype(np.float64)
+    if normalize:  # the original's: the un-weighted gradient, L1-normalised, times the weight
+        _, plain = grad_of(lambda x: losses.style_loss(x, target, 1.0, kind=kind), f)
+        plain = plain.numpy().astype(np.float64)
+        np.testing.assert_allclose(grad, 2.0 * plain / (np.abs(plain).sum() + 1e-8), rtol=1e-4)
+        return
+    for _ in range(3):
+        d = grad / np.abs(grad).max() + 0.3 * rng.normal(size=f.shape)
+        eps = 1e-2
+        numeric = (float(loss((f + eps * d).astype(np.float32))) -
+                   float(loss((f - eps * d).astype(np.float32)))) / (2 * eps)  # fmt: skip
+        assert float(np.sum(grad * d)) == pytest.approx(numeric, rel=2e-3)
+
+
+def test_w2_of_a_distribution_with_itself_is_zero_and_flat_there(rng):
+    f = features(rng)
+    target = target_of("w2", f)
+    scale = float(np.trace(np_moments(f)[1]))
+    value, grad = grad_of(lambda x: losses.style_loss(x, target, 1.0, kind="w2"), f)
+    assert abs(float(value)) < 1e-5 * scale
+    # Against the gradient a little away from the minimum: zero up to float32 rounding.
+    _, away = grad_of(lambda x: losses.style_loss(x, target, 1.0, kind="w2"), f * 1.2 + 0.1)
+    assert np.abs(grad).max() < 1e-3 * np.abs(away).max()
+
+
+def test_blending_blends_means_and_covariances(rng):
+    a, b = features(rng), features(rng, (1, 5, 7, 6), shift=1.0)
+    stats = [losses.statistics(tf.constant(x), "mean_cov") for x in (a, b)]
+    mean, cov = losses.blend(stats, [0.25, 0.75])
+    (ma, ca), (mb, cb) = np_moments(a), np_moments(b)
+    np.testing.assert_allclose(mean, 0.25 * ma + 0.75 * mb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cov, 0.25 * ca + 0.75 * cb, rtol=1e-4, atol=1e-5)
+
+
+def test_an_all_ones_mask_gives_the_unmasked_statistics_exactly(rng):
+    f = tf.constant(features(rng))
+    ones = tf.ones([1, 9, 11, 1])
+    for kind in ("gram", "mean_cov"):
+        for plain, masked in zip(losses.statistics(f, kind), losses.statistics(f, kind, ones)):
+            np.testing.assert_array_equal(plain.numpy(), masked.numpy())

@@ -493,3 +493,36 @@ def test_lbfgs_history_is_only_read_densely_and_written_by_xla():
     assert not sparse
     compiled = [n for n in nodes if n.attr["_XlaMustCompile"].b]
     assert compiled, "the history rows are written by an XLA-compiled function"
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam", "tfp_lbfgs"])
+def test_average_decay_is_the_bias_corrected_moving_average_of_the_iterates(name):
+    decay = 0.8
+    opt = optimizers.make_optimizer(
+        name, tf_objective, np.zeros(SHAPE), learning_rate=0.1, average_decay=decay
+    )
+    iterates = []
+    for _ in range(7):  # one iterate at a time (TFP: one iteration)
+        opt.run(1)
+        iterates.append(opt.image.numpy().astype(np.float64))
+    average = np.zeros(SHAPE)
+    for x in iterates:  # the recurrence of docs/quality.md, in float64
+        average = decay * average + (1 - decay) * x
+    want = average / (1 - decay ** len(iterates))
+    np.testing.assert_allclose(opt.result().numpy(), want, rtol=1e-5, atol=1e-6)
+    assert np.abs(want - iterates[-1]).max() > 1e-3  # the average is not the last iterate
+    # In chunks: the same average.
+    chunked = optimizers.make_optimizer(
+        name, tf_objective, np.zeros(SHAPE), learning_rate=0.1, average_decay=decay
+    )
+    chunked.run(3)
+    chunked.run(4)
+    np.testing.assert_allclose(chunked.result().numpy(), want, rtol=1e-5, atol=1e-6)
+    # Without averaging the result is the latest iterate.
+    plain = optimizers.make_optimizer(name, tf_objective, np.zeros(SHAPE), learning_rate=0.1)
+    plain.run(7)
+    np.testing.assert_array_equal(plain.result().numpy(), plain.image.numpy())
+    # A new run starts a new average.
+    opt.reset(np.zeros(SHAPE))
+    opt.run(1)
+    np.testing.assert_allclose(opt.result().numpy(), opt.image.numpy(), rtol=1e-6)

@@ -107,6 +107,12 @@ def test_random_init_is_the_mean_colour(base):
         {"lbfgs_num_correction": 2},
         {"style_image": "STYLES", "style_blend_weights": (1.0, 3.0)},
         {"content_layers": ("relu3_1",)},
+        {"style_loss": "mean_cov"},
+        {"style_loss": "w2", "style_weight": 1e4},
+        {"style_layer_weights": (1.0, 0.5, 2.0, 1.0, 4.0)},
+        {"average_decay": 0.5},
+        {"padding": "replicate"},
+        {"padding": "reflect"},
     ],
     ids=lambda c: ",".join(c),
 )
@@ -395,3 +401,25 @@ def test_bfloat16_lbfgs_starts_with_float32_evaluations(base, images, monkeypatc
     _, lean = run(every.replace(precision="bfloat16"))
     assert "float32 (" not in lean
     assert abs(losses_by_iteration(lean)[1] / float32[1] - 1) > 1e-5
+
+
+def test_layer_weights_scale_exactly_the_printed_losses(base):
+    weights = (2.0, 0.5, 4.0, 1.0, 0.25)  # powers of two: the products are exact
+    seen = {}
+
+    def first(progress):
+        seen.setdefault(len(seen), (progress.content_losses, progress.style_losses))
+        return True  # stop after the first print: both runs at the same image
+
+    config = base.replace(init="image", print_iter=1)
+    run(config, first)
+    run(config.replace(style_layer_weights=weights, content_layer_weights=(8.0,)), first)
+    (content, style), (weighted_content, weighted_style) = seen[0], seen[1]
+    assert weighted_content == (8.0 * content[0],)
+    assert weighted_style == tuple(w * s for w, s in zip(weights, style))
+    # Given in another order than the network's, each weight stays with its layer.
+    reordered = base.replace(style_layers=tuple(reversed(base.style_layers)))
+    seen.clear()
+    run(reordered.replace(init="image", print_iter=1), first)
+    run(reordered.replace(init="image", print_iter=1, style_layer_weights=weights[::-1]), first)
+    assert seen[1][1] == tuple(w * s for w, s in zip(weights, seen[0][1]))

@@ -199,3 +199,56 @@ def test_convolution_gradients_match_tensorflows_own(kernel, pad, stride):
     graph = tf.function(lambda x: tf.gradients(tf.reduce_sum(layer(x) * up), x))
     ops = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
     assert ("Conv2DBackpropInput" in ops) == (stride != 1)
+
+
+def _np_conv(x, kernel):
+    """A VALID cross-correlation of [H, W, C] with [kh, kw, C, O], written out in numpy."""
+    kh, kw = kernel.shape[:2]
+    h, w = x.shape[0] - kh + 1, x.shape[1] - kw + 1
+    out = np.zeros((h, w, kernel.shape[3]))
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("hwc,co->hwo", x[i : i + h, j : j + w], kernel[i, j])
+    return out
+
+
+@pytest.mark.parametrize(
+    "mode,np_mode", [("zero", "constant"), ("replicate", "edge"), ("reflect", "reflect"),
+                     ("circular", "wrap")]
+)  # fmt: skip
+@pytest.mark.parametrize("kernel,pad", [(3, 1), (5, 2), (3, 2)])
+def test_padding_modes_match_numpy_padding(mode, np_mode, kernel, pad):
+    from tf_style.caffe import CaffeConvolution
+
+    rng = np.random.default_rng(kernel + pad)
+    x = rng.normal(size=(1, 7, 9, 3)).astype(np.float32)
+    layer = CaffeConvolution(4, kernel, pad=pad, padding_mode=mode, use_bias=False)
+    layer.build(x.shape)
+    weights = rng.normal(size=(kernel, kernel, 3, 4)).astype(np.float32)
+    layer.kernel.assign(weights)
+    padded = np.pad(x[0].astype(np.float64), [(pad, pad), (pad, pad), (0, 0)], mode=np_mode)
+    want = _np_conv(padded, weights.astype(np.float64))
+    np.testing.assert_allclose(layer(tf.constant(x))[0], want, rtol=1e-4, atol=1e-4)
+    # The input gradient (a forward convolution with the turned kernel, then the padding's
+    # own) equals the gradient of numpy's padding written as TensorFlow ops.
+    index_h = np.pad(np.arange(7), pad, mode=np_mode if mode != "zero" else "edge")
+    index_w = np.pad(np.arange(9), pad, mode=np_mode if mode != "zero" else "edge")
+    upstream = tf.constant(rng.normal(size=want[None].shape).astype(np.float32))
+
+    def reference(v):
+        taken = tf.gather(tf.gather(v, index_h, axis=1), index_w, axis=2)
+        if mode == "zero":
+            keep = np.zeros((len(index_h), len(index_w)), np.float32)
+            keep[pad:-pad, pad:-pad] = 1
+            taken = taken * keep[None, :, :, None]
+        return tf.nn.conv2d(taken, weights, 1, "VALID")
+
+    grads = []
+    for fn in (layer, reference):
+        v = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            out = fn(v)
+        grads.append(tape.gradient(out, v, output_gradients=upstream).numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-4)
+    assert layer.forward_gradient == (mode != "zero" or 2 * pad == kernel - 1)
