@@ -122,6 +122,11 @@ BAD_VALUES = [
     ("style_layer_weights", "1,-2", "-style_layer_weights must be finite numbers >= 0"),
     ("content_layer_weights", "nan", "-content_layer_weights must be finite numbers >= 0"),
     ("content_layer_weights", "a", "-content_layer_weights must be a comma-separated list"),
+    ("style_masks", "a.png,b.png", "-style_masks has 2 images for 1 -style_image"),
+    ("style_image_masks", "a.png,b.png", "-style_image_masks has 2 images for 1 -style_image"),
+    ("style_regions", "a.png,b.png", "-style_regions has 2 images for 1 -style_image"),
+    ("content_regions", "map.png", "-content_regions and -style_regions go together"),
+    ("region_tolerance", -1.0, "-region_tolerance must be a distance >= 0"),
 ]
 
 
@@ -152,6 +157,7 @@ def test_every_option_is_covered_by_a_bad_value_or_is_free_form():
         "multigpu_strategy",
         "resume",
         "jit",
+        "content_mask",  # a file, checked when the run reads it (masks_test)
         "jobs",
         "log_dir",
         "recompute",

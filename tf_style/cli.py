@@ -216,10 +216,11 @@ def main(argv: list[str]) -> None:
         if not config.jobs:  # a batch checks every job's inputs before the first one runs
             # Before TensorFlow loads: a wrong path fails in a fraction of a second instead of
             # after the seconds that importing TensorFlow takes (the run checks again).
-            from tf_style import image_io, models
+            from tf_style import image_io, masks, models
             from tf_style.config import check_layer_weights
 
             image_io.check_files(config)
+            masks.check(config)
             check_layer_weights(models.apply_zoo_defaults(config)[0])
         from tf_style import stylizer
         from tf_style.report import Reporter

@@ -56,7 +56,7 @@ def chunk_marks(
 
 
 def progress_of(config: StyleConfig, prepared, done: int, num_iterations: int) -> Progress:
-    """The `Progress` of a `stylizer.Prepared` run of `config` after iteration `done`."""
+    """The `Progress` of a `prepare.Prepared` run of `config` after iteration `done`."""
     optimizer = prepared.optimizer
     aux, k = optimizer.aux.numpy(), prepared.objective.num_content
     content, style = tuple(map(float, aux[:k])), tuple(map(float, aux[k:]))
@@ -107,7 +107,7 @@ def optimize(
 ) -> np.ndarray:
     """Runs `prepared.optimizer` to `config.num_iterations` and returns the final float RGB.
 
-    `prepared` is a `stylizer.Prepared` whose targets are captured. With `write`, the images
+    `prepared` is a `prepare.Prepared` whose targets are captured. With `write`, the images
     (intermediate and final, with `record`'s provenance), checkpoints and TensorBoard logs are
     written; without, nothing is.
 

@@ -88,7 +88,12 @@ def _normalized_loss(
 
 
 def content_loss(
-    features: tf.Tensor, target: tf.Tensor, weight: float | tf.Tensor, *, normalize: bool = False
+    features: tf.Tensor,
+    target: tf.Tensor,
+    weight: float | tf.Tensor,
+    *,
+    normalize: bool = False,
+    mask: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Content loss ``weight * mean((F - P)^2)`` (Torch ``MSECriterion``,
     docs/semantics.md#content-loss).
@@ -100,13 +105,22 @@ def content_loss(
         normalize: the original's ``-normalize_gradients``: the gradient w.r.t. ``features``
             becomes ``weight * g / (sum|g| + 1e-8)`` with ``g`` the gradient of the un-weighted
             MSE; the returned value is unchanged.
+        mask: per-position weights ([1, H, W, 1]) of the squared differences (-content_mask),
+            still averaged over every element: an all-ones mask is the plain loss.
 
     Returns:
         A float32 scalar.
     """
+    distance = _mse
+    if mask is not None:
+        m = _f32(mask)
+
+        def distance(x, p):
+            return tf.reduce_mean(m * tf.square(x - p))
+
     if normalize:
-        return _normalized_loss(_mse, features, [target], weight)
-    return _f32(weight) * _mse(_f32(features), _f32(target))
+        return _normalized_loss(distance, features, [target], weight)
+    return _f32(weight) * distance(_f32(features), _f32(target))
 
 
 def statistics(features: tf.Tensor, kind: str, mask: tf.Tensor | None = None):
@@ -246,7 +260,8 @@ def style_loss(
         A float32 scalar.
     """
     target = target if isinstance(target, (list, tuple)) else [target]
-    distance = _style_distance(kind, mask)
+    # A tensor, not a variable: the custom gradient of -normalize_gradients must not read one.
+    distance = _style_distance(kind, None if mask is None else _f32(mask))
     if normalize:
         return _normalized_loss(distance, features, target, weight)
     return _f32(weight) * distance(_f32(features), *map(_f32, target))

@@ -139,6 +139,7 @@ def estimate_peak_bytes(
     num_correction: int = 100,
     recompute: bool = False,
     precision: str = "float32",
+    guided_terms: int = 0,
 ) -> int:
     """Estimated peak memory of a run at this image size, in bytes (errs on the high side).
 
@@ -151,14 +152,23 @@ def estimate_peak_bytes(
         num_correction: the L-BFGS history size m.
         recompute: whether the extractor recomputes activations in the backward pass.
         precision: "float32" or "bfloat16" (the activations' type).
+        guided_terms: style terms guided by output masks (-style_masks, region maps): each
+            keeps its masked copy of every style layer's activations (float32) for the
+            backward pass.
     """
     pixels = 3 * height * width * 4
     history = {"lbfgs": 2 * num_correction, "tfp_lbfgs": 4 * num_correction, "adam": 2}
     if optimizer not in history:
         raise ValueError(f"optimizer must be one of {', '.join(history)}, not {optimizer!r}")
     weights = sum(_size(w.shape) * 4 for w in extractor.model.weights)
+    guided = 0
+    if guided_terms:
+        shapes = _output_shapes(extractor.model, height, width)
+        style = [extractor.names[i] for i in extractor.style]
+        guided = guided_terms * sum(_size(shapes[name]) * 4 for name in style)
     return (
-        RUNTIME_BYTES
+        guided
+        + RUNTIME_BYTES
         + WEIGHT_COPIES * weights
         + (history[optimizer] + IMAGE_BUFFERS) * pixels
         + int(
@@ -240,13 +250,13 @@ def check_fits(
     height: int,
     width: int,
     *,
-    optimizer: str = "lbfgs",
-    num_correction: int = 100,
-    recompute: bool = False,
-    precision: str = "float32",
     device: str = "CPU",
+    **settings,
 ) -> int:
     """Raises MemoryEstimateError when the run's estimated peak exceeds the available memory.
+
+    `settings` are `estimate_peak_bytes`'s (optimizer, num_correction, recompute, precision,
+    guided_terms).
 
     Returns:
         The estimate in bytes (also when the available memory is unknown).
@@ -255,17 +265,14 @@ def check_fits(
         MemoryEstimateError: one line with the estimate, what is available, and what would
             help, most effective first.
     """
-    settings = dict(
-        optimizer=optimizer, num_correction=num_correction, recompute=recompute, precision=precision
-    )
     need = estimate_peak_bytes(extractor, height, width, **settings)
     have = available_bytes(device)
     if have is None or need <= have:
         return need
     hints = []
-    if optimizer != "adam" and num_correction > 5:
+    if settings.get("optimizer", "lbfgs") != "adam" and settings.get("num_correction", 100) > 5:
         hints.append("-lbfgs_num_correction 5 or -optimizer adam")
-    if not recompute:
+    if not settings.get("recompute"):
         hints.append("-recompute")
     hints.append("a smaller -image_size")
     raise MemoryEstimateError(

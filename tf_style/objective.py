@@ -12,6 +12,7 @@ import tensorflow as tf
 from tf_style import losses
 from tf_style.caffe import CaffeConvolution, kernels
 from tf_style.features import Extractor, Segment, network_layers
+from tf_style.masks import StyleTerm, to_layer
 
 
 class Targets(NamedTuple):
@@ -22,6 +23,13 @@ class Targets(NamedTuple):
 
     content: tuple[tf.Tensor, ...]
     style: tuple[tuple[tf.Tensor, ...], ...]
+    # With masks (`masks.Guidance`): each style layer's target holds one statistics tuple per
+    # style term; `style_masks` the output's mask of each term at each style layer (empty
+    # when the terms cover the whole output), `term_weights` the terms' weights, and
+    # `content_masks` the content mask at each content layer (empty: none).
+    style_masks: tuple[tuple[tf.Tensor, ...], ...] = ()
+    term_weights: tf.Tensor | None = None
+    content_masks: tuple[tf.Tensor, ...] = ()
 
 
 class Objective:
@@ -66,6 +74,11 @@ class Objective:
         self.content_targets: list[tf.Variable] = []
         self.style_targets: list[tuple[tf.Variable, ...]] = []
         self._turned_kernels = turned_kernels
+        # Guidance (masks): the structure is fixed by the first capture (see `guidance`).
+        self.content_masks: list[tf.Variable] = []
+        self.style_masks: list[tuple[tf.Variable, ...]] = []
+        self.term_weights: tf.Variable | None = None
+        self._output_sizes: list[tuple[int, int]] = []  # the output's size at each style layer
 
     @classmethod
     def for_config(cls, extractor: Extractor, config, *, turned_kernels: bool = True) -> Objective:
@@ -107,38 +120,84 @@ class Objective:
         feats = self._features(tf.convert_to_tensor(content))
         return tuple(tf.cast(feats[i], tf.float32) for i in self.extractor.content)
 
-    def style_targets_of(self, styles, blend_weights: Sequence[float]) -> tuple[tuple, ...]:
-        """At each style layer, the style images' statistics blended with `blend_weights`
-        (sum_i w_i * gram(style_i) for the original's loss), each style at its own size."""
+    def guided_style_targets_of(self, styles, terms) -> tuple[tuple, ...]:
+        """At each style layer, each style term's target (`masks.StyleTerm`): its style
+        image's statistics, guided by the term's style-side mask brought to that layer's size.
+        Terms without output masks (parts of the style images only) are blended into one
+        target, as the original blends its styles."""
         devices = [self._device(i) for i in self.extractor.style]
-        parts = [[] for _ in devices]
-        for image in styles:
+        stats = [[None] * len(terms) for _ in devices]  # by layer, by term
+        for index, image in enumerate(styles):
+            # One style image's activations at a time: at print sizes each takes gigabytes.
             feats = self._features(tf.convert_to_tensor(image))
             for j, (i, device) in enumerate(zip(self.extractor.style, devices)):
                 with _on(device):
-                    parts[j].append(losses.statistics(feats[i], self.style_loss))
+                    for t, term in enumerate(terms):
+                        if term.style == index:
+                            side = term.style_mask
+                            side = None if side is None else _layer_mask(side, feats[i].shape)
+                            stats[j][t] = losses.statistics(feats[i], self.style_loss, side)
+        guided = terms[0].output_mask is not None
         targets = []
-        for layer_parts, device in zip(parts, devices):
+        for layer, device in zip(stats, devices):
             with _on(device):
-                blended = losses.blend(layer_parts, blend_weights)
-                targets.append(losses.w2_target(*blended) if self.style_loss == "w2" else blended)
+                if not guided:
+                    layer = [losses.blend(layer, [t.weight for t in terms])]
+                if self.style_loss == "w2":
+                    layer = [losses.w2_target(*stats) for stats in layer]
+            targets.append(tuple(layer) if guided else layer[0])
         return tuple(targets)
 
-    def capture_content(self, content: np.ndarray) -> None:
-        """Stores the content image's activations at the content layers."""
+    def style_targets_of(self, styles, blend_weights: Sequence[float]) -> tuple[tuple, ...]:
+        """At each style layer, the style images' statistics blended with `blend_weights`
+        (sum_i w_i * gram(style_i) for the original's loss), each style at its own size."""
+        terms = [StyleTerm(i, w) for i, w in enumerate(blend_weights)]
+        return self.guided_style_targets_of(styles, terms)
+
+    def capture_content(self, content: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """Stores the content image's activations at the content layers, and `mask` (the
+        content loss's per-pixel weight, [H, W]) brought to their sizes."""
+        feats = self._features(tf.convert_to_tensor(content))
         devices = [self._device(i) for i in self.extractor.content]
-        self.content_targets = _assign(
-            self.content_targets, self.content_targets_of(content), devices
-        )
+        values = [tf.cast(feats[i], tf.float32) for i in self.extractor.content]
+        self.content_targets = _assign(self.content_targets, values, devices)
+        self._output_sizes = [tuple(feats[i].shape[1:3]) for i in self.extractor.style]
+        if mask is not None:
+            layered = [_layer_mask(mask, feats[i].shape) for i in self.extractor.content]
+            self.content_masks = _assign(self.content_masks, layered, devices)
         if self._turned_kernels:
             kernels.snapshot_turned_kernels(self._placed_convolutions())
 
-    def capture_styles(self, styles: Sequence[np.ndarray], blend_weights: Sequence[float]) -> None:
-        """Stores the blended Gram matrices (see `style_targets_of`)."""
-        targets = self.style_targets_of(styles, blend_weights)
-        devices = [self._device(i) for i, t in zip(self.extractor.style, targets) for _ in t]
-        flat = _assign(tf.nest.flatten(self.style_targets), tf.nest.flatten(targets), devices)
-        self.style_targets = tf.nest.pack_sequence_as(targets, flat)
+    def capture_styles(
+        self, styles: Sequence[np.ndarray], blend_weights: Sequence[float], terms=()
+    ) -> None:
+        """Stores the blended style statistics (see `style_targets_of`) or, with style terms
+        (`masks.StyleTerm`, after `capture_content`), each term's statistics, its output mask
+        at each style layer and its weight."""
+        targets = self.guided_style_targets_of(styles, terms) if terms else None
+        if terms and terms[0].output_mask is not None:
+            weights = tf.constant([t.weight for t in terms], tf.float32)
+            if self.term_weights is None or self.term_weights.shape != weights.shape:
+                self.term_weights = tf.Variable(weights, trainable=False)
+            self.term_weights.assign(weights)
+            layered = tuple(
+                tuple(_layer_mask(t.output_mask, (1, *size)) for t in terms)
+                for size in self._output_sizes
+            )
+            self.style_masks = self._assign_nested(self.style_masks, layered)
+        elif not terms:
+            targets = self.style_targets_of(styles, blend_weights)
+        self.style_targets = self._assign_nested(self.style_targets, targets)
+
+    def _assign_nested(self, variables, values):
+        """`_assign` for a structure with one entry per style layer."""
+        devices = [
+            self._device(i)
+            for i, v in zip(self.extractor.style, values)
+            for _ in tf.nest.flatten(v)
+        ]
+        flat = _assign(tf.nest.flatten(variables), tf.nest.flatten(values), devices)
+        return tf.nest.pack_sequence_as(values, flat)
 
     def _placed_convolutions(self) -> list[tuple[CaffeConvolution, str | None]]:
         """(convolution, its segment's device) for those with a forward-convolution gradient."""
@@ -157,7 +216,13 @@ class Objective:
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """(content and style losses as one vector in print order, TV loss), against the
         captured targets or `targets`."""
-        targets = targets or Targets(tuple(self.content_targets), tuple(self.style_targets))
+        targets = targets or Targets(
+            tuple(self.content_targets),
+            tuple(self.style_targets),
+            tuple(self.style_masks),
+            self.term_weights,
+            tuple(self.content_masks),
+        )
         if self.extractor.segments:
             placed = []
             h = image
@@ -196,20 +261,39 @@ class Objective:
         for j, (i, target) in enumerate(zip(self.extractor.content, targets.content)):
             if i in feats:
                 loss = losses.content_loss(
-                    feats[i], target, self.content_weights[j], normalize=self.normalize
+                    feats[i],
+                    target,
+                    self.content_weights[j],
+                    normalize=self.normalize,
+                    mask=targets.content_masks[j] if targets.content_masks else None,
                 )
                 placed.append((j, loss))
         for j, (i, target) in enumerate(zip(self.extractor.style, targets.style)):
             if i in feats:
-                loss = losses.style_loss(
-                    feats[i],
-                    list(target),
-                    self.style_weights[j],
-                    kind=self.style_loss,
-                    normalize=self.normalize,
+                placed.append(
+                    (self.num_content + j, self._style_term(feats[i], j, target, targets))
                 )
-                placed.append((self.num_content + j, loss))
         return placed
+
+    def _style_term(self, f: tf.Tensor, j: int, target, targets: Targets) -> tf.Tensor:
+        """Style layer j's loss: the blended style's, or the sum of the guided terms'."""
+        kind, weight = self.style_loss, self.style_weights[j]
+        if targets.term_weights is None:
+            return losses.style_loss(f, list(target), weight, kind=kind, normalize=self.normalize)
+        total = []
+        for t, term_target in enumerate(target):
+            mask = targets.style_masks[j][t] if targets.style_masks else None
+            total.append(
+                losses.style_loss(
+                    f,
+                    list(term_target),
+                    weight * targets.term_weights[t],
+                    kind=kind,
+                    normalize=self.normalize,
+                    mask=mask,
+                )
+            )
+        return tf.add_n(total)
 
     def _placed(
         self, segment: Segment, h: tf.Tensor, targets: Targets
@@ -256,6 +340,12 @@ class Objective:
     @property
     def num_content(self) -> int:
         return len(self.extractor.content)
+
+
+def _layer_mask(mask: np.ndarray, shape) -> tf.Tensor:
+    """A [H, W] mask at a layer's size, as [1, h, w, 1] (`masks.to_layer`)."""
+    return tf.constant(to_layer(np.asarray(mask), int(shape[1]), int(shape[2]))[None, ..., None],
+                       tf.float32)  # fmt: skip
 
 
 def _on(device: str | None):

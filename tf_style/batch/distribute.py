@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_style import image_io, loop, stylizer
+from tf_style import image_io, loop, masks, prepare
 from tf_style.batch.jobs import read_jobs
 from tf_style.config import StyleConfig
 from tf_style.devices import select_devices
@@ -101,6 +101,7 @@ def run_jobs(
     jobs = read_jobs(config)
     for job in jobs:  # every input of every job, before the first one starts
         image_io.check_files(job)
+        masks.check(job)
     strategy = strategy or make_strategy(config, reporter, devices)
     if isinstance(strategy, tf.distribute.TPUStrategy):
         jobs = [job.replace(jit=True) for job in jobs]  # a TPU runs compiled programs only
@@ -119,8 +120,8 @@ def run_jobs(
             key = (job.model_file, job.proto_file, local[r])
             if key not in models:
                 with tf.device(local[r]):
-                    models[key] = stylizer.load_model(job, reporter)
-            prepared[r] = stylizer.prepare(job, reporter, (local[r],), loaded=models[key])
+                    models[key] = prepare.load_model(job, reporter)
+            prepared[r] = prepare.prepare(job, reporter, (local[r],), loaded=models[key])
         if prepared:  # another worker's share of the batch may leave this wave empty here
             reporter.running(prepared[min(prepared)].optimizer.title)
         stopped = _optimize_wave(strategy, prepared, jobs, wave, first, callback)

@@ -22,6 +22,14 @@ OPTIONAL_COLUMNS = {
     "style_blend_weights": str,
     "seed": int,
 }
+# Optional columns of files (relative to the CSV's folder; several comma-separated in one cell).
+FILE_COLUMNS = (
+    "style_masks",
+    "style_image_masks",
+    "content_mask",
+    "content_regions",
+    "style_regions",
+)
 
 
 def read_jobs(config: StyleConfig) -> list[StyleConfig]:

@@ -28,13 +28,14 @@ from tf_style.config.fields import (
 from tf_style.config.original import OriginalOptions
 from tf_style.config.ours import TfStyleOptions
 from tf_style.config.quality import QualityOptions
+from tf_style.config.spatial import SpatialOptions
 from tf_style.config.validate import check_layer_weights, validate
 from tf_style.errors import ConfigError
 
 
 # Fields come in the order of the bases from last to first: the original's, then ours.
 @dataclass(frozen=True)
-class StyleConfig(QualityOptions, TfStyleOptions, OriginalOptions):
+class StyleConfig(SpatialOptions, QualityOptions, TfStyleOptions, OriginalOptions):
     """One style-transfer run. Defaults are those of jcjohnson/neural-style.
 
     List-valued options accept a tuple, a list, or a comma-separated string (as on the CLI).

@@ -29,6 +29,7 @@ GROUPS = (
     "Other options",
     "tf_style options",
     "Quality options",
+    "Spatial control options",
 )
 
 # Tags (besides the CLI's group and help text): GRAPH marks the options that shape a run's

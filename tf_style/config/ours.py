@@ -110,9 +110,11 @@ class TfStyleOptions:
         "",
         "tf_style options",
         "Run a batch of jobs, one per tf.distribute replica: a CSV file (columns content_image, "
-        "style_image, output_image, optionally content_weight, style_weight, tv_weight, seed) "
-        "or a folder of content images, each styled with -style_image into -output_image's "
-        "folder. Replicas: -gpu's GPUs, the workers in TF_CONFIG, or -tpu's cores.",
+        "style_image, output_image, optionally content_weight, style_weight, tv_weight, "
+        "style_blend_weights, seed and the mask files style_masks, style_image_masks, "
+        "content_mask, content_regions, style_regions) or a folder of content images, each "
+        "styled with -style_image into -output_image's folder. Replicas: -gpu's GPUs, the "
+        "workers in TF_CONFIG, or -tpu's cores.",
     )
     tpu: str = opt(
         "",

@@ -164,6 +164,30 @@ def validate(c) -> None:
             f"-{name} must be finite numbers >= 0, got {_join(values)}",
         )
 
+    styles = len(c.style_image)
+    for name in ("style_masks", "style_image_masks", "style_regions"):
+        values = getattr(c, name)
+        _check(
+            not values or len(values) == styles,
+            f"-{name} has {len(values)} images for {styles} -style_image; give one per style "
+            "image, in the same order",
+        )
+        _check(all(values), f"-{name} has an empty entry: {_join(values)}")
+    _check(
+        bool(c.content_regions) == bool(c.style_regions),
+        "-content_regions and -style_regions go together: give a colour map of the content and "
+        "one of each style image",
+    )
+    _check(
+        not (c.content_regions and (c.style_masks or c.style_image_masks)),
+        "-content_regions and -style_masks (or -style_image_masks) both place the styles; give "
+        "region maps or masks, not both",
+    )
+    _check(
+        math.isfinite(c.region_tolerance) and c.region_tolerance >= 0,
+        f"-region_tolerance must be a distance >= 0 (0-255 units), got {c.region_tolerance}",
+    )
+
 
 def check_layer_weights(c) -> None:
     """Refuses layer-weight lists whose length is not the layer lists'. Checked once the layer

@@ -1,0 +1,193 @@
+"""Everything of one run before its optimisation: the network, the objective (targets
+captured) and the optimizer, as `Prepared`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tf_style import checkpoint, color, masks, memory, models, optimizers
+from tf_style.config import StyleConfig, check_layer_weights
+from tf_style.devices import split_points
+from tf_style.features import build_extractor, split_extractor
+from tf_style.inputs import check_image_sizes, initial_image, load_images
+from tf_style.objective import Objective
+from tf_style.preprocess import ColorSpace
+from tf_style.report import Reporter, text_progress
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A run ready to optimise: its optimizer (targets captured) and what its images need."""
+
+    optimizer: optimizers.Optimizer
+    objective: Objective
+    content: np.ndarray  # the content image as float RGB, for -original_colors
+    space: ColorSpace
+    warmup: Objective | None = None  # float32, for L-BFGS's first evaluations in bfloat16
+
+
+def load_model(config: StyleConfig, reporter: Reporter):
+    """(Keras model, zoo entry or None) for -model_file / -proto_file, downloading if needed."""
+    return models.load(
+        config.model_file,
+        config.proto_file or None,
+        progress=text_progress(reporter.stream, config.model_file),
+    )
+
+
+def determinism(config: StyleConfig) -> None:
+    """Sets TensorFlow's determinism for the run (see below)."""
+    if config.jit:
+        # TensorFlow's determinism switch makes XLA refuse max-pool gradients (on every
+        # device), and an earlier run in this process may have set it; XLA's CPU kernels are
+        # deterministic without it. (Private API: TensorFlow has no public switch to clear it.)
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
+    elif config.seed >= 0:
+        # Byte-identical results for a fixed seed on the CPU.
+        tf.config.experimental.enable_op_determinism()
+
+
+def prepare(
+    config: StyleConfig,
+    reporter: Reporter,
+    devices: Sequence[str] = ("/CPU:0",),
+    resume_from: str | None = None,
+    images: tuple[np.ndarray, list[np.ndarray]] | None = None,
+    loaded: tuple | None = None,
+    init: np.ndarray | None = None,
+    guidance: masks.Guidance | None = None,
+) -> Prepared:
+    """Everything of a run before its optimisation: images, network, targets, optimizer.
+
+    The network is split over `devices` when there are several; the image and the optimizer's
+    state live on the first. `resume_from` is a checkpoint prefix to restore; `images` are the
+    resized (content, styles) when the caller has loaded them already, `loaded` the
+    (model, zoo entry) of `load_model`, `init` a float RGB start replacing -init_image,
+    `guidance` the masks (`masks.load`, by default from the config's files).
+    """
+    determinism(config)
+    config, taken = models.apply_zoo_defaults(config)
+    if taken:
+        reporter.zoo_defaults(config.model_file, taken)
+    check_layer_weights(config)
+    images = images or load_images(config)
+    guidance = guidance or masks.load(config, *images)
+    net_content, net_styles = color.network_inputs(config, *images)
+    layers = config.content_layers, config.style_layers
+    # The image and the optimizer's state live on the first device, as in the original.
+    with tf.device(devices[0]):
+        model, entry = loaded or load_model(config, reporter)
+        space = models.color_space(entry)
+        reporter.loaded(config.model_file, model)
+        extractor = build_extractor(
+            model,
+            *layers,
+            config.pooling,
+            config.precision,
+            recompute=config.recompute,
+            padding=config.padding,
+        )
+        check_image_sizes(config, extractor, net_content, net_styles)
+        # Stop before allocating when the run cannot fit (with what to change).
+        memory.check_fits(
+            extractor,
+            *net_content.shape[:2],
+            optimizer=config.optimizer,
+            num_correction=config.num_correction,
+            recompute=config.recompute,
+            precision=config.precision,
+            device=devices[0],
+            guided_terms=guidance.signature[0] if guidance.signature[1] else 0,
+        )
+        warmup = _warmup_extractor(config, model, layers, net_content.shape[:2], devices[0])
+        if len(devices) > 1:
+            cuts = split_points(config.multigpu_strategy, extractor, config.tv_weight, len(devices))
+            extractor = split_extractor(extractor, cuts, devices)
+            warmup = warmup and split_extractor(warmup, cuts, devices)
+        if warmup is not None:
+            reporter.note(
+                f"-precision bfloat16: L-BFGS's first {optimizers.WARMUP_EVALUATIONS} "
+                "evaluations run in float32 (bfloat16 cannot resolve the small initial image)."
+            )
+        for index in extractor.replaced_pools:
+            reporter.replacing_pooling(index)
+        for i, (name, index) in enumerate(zip(extractor.names, extractor.indices)):
+            if i in extractor.content:
+                reporter.setup_layer("content", index, name)
+            if i in extractor.style:
+                reporter.setup_layer("style", index, name)
+        objective = Objective.for_config(extractor, config)
+        warmup = warmup and Objective.for_config(warmup, config)
+        x0 = capture(
+            config, (objective, warmup), space, (net_content, net_styles), reporter, init, guidance
+        )
+        optimizer = optimizers.make_optimizer(
+            config.optimizer,
+            objective,
+            x0,
+            learning_rate=config.learning_rate,
+            num_correction=config.num_correction,
+            jit_compile=config.jit,
+            float64_scalars=tf.DeviceSpec.from_string(devices[0]).device_type != "TPU",
+            warmup=warmup,
+            average_decay=config.average_decay,
+        )
+        if resume_from is not None:
+            checkpoint.restore(resume_from, optimizer)
+            reporter.note(f"Resuming from iteration {optimizer.iterations} ({resume_from}).")
+        return Prepared(optimizer, objective, images[0], space, warmup)
+
+
+def _warmup_extractor(config, model, layers, size, device):
+    """The float32 extractor of L-BFGS's first evaluations in a bfloat16 run (see
+    `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit."""
+    if not optimizers.warms_up(config.optimizer, config.precision):
+        return None
+    warmup = build_extractor(
+        model, *layers, config.pooling, recompute=config.recompute, padding=config.padding
+    )
+    # Its activations take twice bfloat16's memory while the L-BFGS history is still short
+    # (all of it with -jit, which allocates it at once).
+    try:
+        memory.check_fits(
+            warmup, *size, optimizer="lbfgs", recompute=config.recompute, device=device,
+            num_correction=config.num_correction if config.jit else optimizers.WARMUP_EVALUATIONS,
+        )  # fmt: skip
+    except memory.MemoryEstimateError:
+        return None
+    return warmup
+
+
+def capture(
+    config: StyleConfig,
+    objectives: Sequence[Objective | None],
+    space: ColorSpace,
+    net_images: tuple[np.ndarray, list[np.ndarray]],
+    reporter: Reporter,
+    init: np.ndarray | None = None,
+    guidance: masks.Guidance | None = None,
+) -> np.ndarray:
+    """Captures the content and style targets of each objective (None: skipped) from the
+    (content, styles) the network sees (`color.network_inputs`), guided by `guidance`'s masks;
+    returns the initial image in the network's space."""
+    net_content, net_styles = net_images
+    objectives = [o for o in objectives if o is not None]
+    guidance = guidance or masks.Guidance()
+    for note in guidance.notes:
+        reporter.note(note)
+    reporter.capturing_content()
+    content = space.to_net(net_content)
+    for objective in objectives:
+        objective.capture_content(content, guidance.content_mask)
+    for i in range(1, len(net_styles) + 1):
+        reporter.capturing_style(i)
+    styles = [space.to_net(s) for s in net_styles]
+    for objective in objectives:
+        objective.capture_styles(styles, config.blend_weights, guidance.terms)
+    return initial_image(config, net_content, space, reporter, init)
