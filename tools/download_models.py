@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from tf_style import models, report
+from tf_style import apps, models, report
 
 FLAGS = flags.FLAGS
 
@@ -72,4 +72,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    apps.run(main)

@@ -24,9 +24,9 @@ import dataclasses
 import sys
 
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
-from tf_style import models, preprocess
+from tf_style import apps, models, preprocess
 from tf_style.config import StyleConfig
 from tf_style.errors import InputError
 from tf_style.features import build_extractor
@@ -167,4 +167,4 @@ def _flag_value(opts: flags.FlagValues, name: str):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(lambda argv: sys.exit(main(argv)))
+    apps.run(lambda argv: sys.exit(main(argv)))
