@@ -7,8 +7,8 @@
 Files are verified (size and checksum where published) before they get their final names, an
 interrupted download resumes where it stopped, and Caffe models are then converted once
 (-noconvert skips that). A file already in the cache, also one put there by hand, is kept.
-Exit code 0: everything is in the cache; 1: a download failed (one line on stderr says which URL
-failed and where to put the file by hand); 2: bad flags.
+Exit code 0: everything is in the cache; 1: a download failed (stderr says first where to put
+the file by hand, then which URLs failed and why); 2: bad flags.
 """
 
 from __future__ import annotations
