@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from tf_style import caffe
+from tf_style import apps
 
 
 def _define_flags() -> None:
@@ -30,6 +30,8 @@ def main(argv: list[str]) -> int:
         print(f"convert_caffe: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
     opts = flags.FLAGS
+    from tf_style import caffe  # TensorFlow loads here, after the flags (-help is instant)
+
     try:
         model = caffe.convert(opts.proto_file or None, opts.model_file, opts.output)
     except caffe.CaffeError as e:
@@ -43,4 +45,4 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(lambda argv: sys.exit(main(argv)))
+    apps.run(lambda argv: sys.exit(main(argv)))

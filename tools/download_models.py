@@ -7,8 +7,8 @@
 Files are verified (size and checksum where published) before they get their final names, an
 interrupted download resumes where it stopped, and Caffe models are then converted once
 (-noconvert skips that). A file already in the cache, also one put there by hand, is kept.
-Exit code 0: everything is in the cache; 1: a download failed (one line on stderr says which URL
-failed and where to put the file by hand); 2: bad flags.
+Exit code 0: everything is in the cache; 1: a download failed (stderr says first where to put
+the file by hand, then which URLs failed and why); 2: bad flags.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from tf_style import models, report
+from tf_style import apps, models, report
 
 FLAGS = flags.FLAGS
 
@@ -72,4 +72,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    apps.run(main)

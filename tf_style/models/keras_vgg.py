@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tf_style.errors import DownloadError, ModelError
-from tf_style.models.download import hint
+from tf_style.models.download import failure, hint
 from tf_style.models.zoo import ZOO, ZooModel
 
 
@@ -32,7 +32,7 @@ def keras_weights(entry: ZooModel) -> str:
         home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
         dest = Path(home) / "models" / remote.name
         # Keras' message names the URL and the reason.
-        raise DownloadError(f"could not download {remote.name}: {e}; {hint(dest)}") from e
+        raise DownloadError(failure(remote.name, hint(dest), [" ".join(str(e).split())])) from e
 
 
 def load_keras_vgg(depth: int = 19, weights: str | None = "imagenet") -> Any:

@@ -41,5 +41,6 @@ The modules, one concern each (data flows down the list):
 - `caffe_import.py`, `caffe_steps.py`: the Caffe import benchmark (`-caffe_parse`, or alone as
   `python -m tools.benchmark.caffe_import`), each step a fresh process.
 
-Only `worker.py`, `caffe_steps.py` (what they measure) and `inputs.py` import tf_style.
+Only `worker.py`, `caffe_steps.py` (what they measure) and `inputs.py` import tf_style's
+computation; `__main__.py` takes `tf_style.apps` (a help that exits 0), which loads nothing.
 """

@@ -6,12 +6,13 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 import tools.benchmark  # noqa: E402
+from tf_style import apps  # noqa: E402
 from tools.benchmark import cli  # noqa: E402
 
 __doc__ = tools.benchmark.__doc__  # what absl prints for --help
 cli.define_flags()
 flags.adopt_module_key_flags(cli)  # and --helpshort lists them, as the main module's
-app.run(cli.main)
+apps.run(cli.main)
