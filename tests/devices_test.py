@@ -193,7 +193,7 @@ convs = [
      re.search(r"conv\\d_\\d", op.name).group(), op.device)
     for op in graph.get_operations() if op.type in ("Conv2D", "Conv2DBackpropInput")
 ]
-targets = [v.device for v in objective.style_targets]
+targets = [v.device for v in tf.nest.flatten(objective.style_targets)]
 whole = stylizer.run(config)
 split = stylizer.run(
     config.replace(gpu="0,1,2,3", multigpu_strategy="3,6,12"), devices=cpus)

@@ -7,10 +7,11 @@ objective brings every mask to each layer's size (`to_layer`: the area resize of
 resize rule) and guides the statistics with it (`losses.statistics`). Nothing here needs
 TensorFlow: the command checks the masks before TensorFlow loads.
 
-Region maps: the colours of a map are the colours covering at least `_MIN_SHARE` of its pixels,
-after quantising to steps of 1/32 (JPEG ringing and anti-aliased edges make many stray colours);
-every pixel belongs to its nearest colour. A content colour and a style map's colour match when
-they are within -region_tolerance (0-255 units, Euclidean in RGB) of each other.
+Region maps: the colours of a map are its commonest colours (quantised to steps of 1/32), each
+further than -region_tolerance from the more common ones and covering at least `_MIN_SHARE` of
+the map: JPEG ringing and anti-aliased edges make many stray colours. Every pixel belongs to its
+nearest colour. A content colour and a style map's colour match when they are within
+-region_tolerance (0-255 units, Euclidean in RGB) of each other.
 """
 
 from __future__ import annotations
@@ -163,8 +164,10 @@ def _read(config, option: str, source) -> np.ndarray:
 
 
 def _check_aspect(option: str, name: str, found, wanted) -> None:
+    """Refuses a mask whose aspect ratio is not its image's `wanted` size's (which may be the
+    resized image: its sides are whole pixels, so it may be off by a pixel's share)."""
     ratio, want = found[1] / found[0], wanted[1] / wanted[0]
-    if abs(ratio / want - 1) > _ASPECT_TOLERANCE:
+    if abs(ratio / want - 1) > _ASPECT_TOLERANCE + 1 / min(wanted):
         raise ImageError(
             f"-{option} {name}: the mask is {found[1]}x{found[0]}, an aspect ratio {ratio:.3f} "
             f"where its image's is {want:.3f}; draw the mask on (a copy of) the image itself"
@@ -178,16 +181,41 @@ def _nearest(rgb: np.ndarray, size) -> np.ndarray:
     return rgb[rows.astype(int)][:, cols.astype(int)]
 
 
-def _palette(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the map's colours [K, 3], each pixel's colour index [H, W])."""
+def _palette(rgb: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """(the map's colours [K, 3], each pixel's colour index [H, W]).
+
+    The colours are found among the pixels inside a region (whose eight neighbours are within
+    `tolerance` of them): JPEG's chroma subsampling and anti-aliasing paint bands of other
+    colours along every edge. The commonest quantised colours there, from the most common down,
+    are kept when further than `tolerance` from every colour kept before them (JPEG's shifted
+    copies of a colour are not colours of their own) and covering at least `_MIN_SHARE` of the
+    map (the commonest always).
+    """
     pixels = rgb.reshape(-1, 3)
-    quantised = np.round(pixels / _STEP) * _STEP
-    colours, counts = np.unique(quantised, axis=0, return_counts=True)
-    common = counts >= _MIN_SHARE * len(pixels)
-    # A map of noise (no colour that common) has its commonest colour only.
-    colours = colours[common] if common.any() else colours[counts.argmax()][None]
+    quantised = np.round(_interior(rgb, tolerance) / _STEP) * _STEP
+    candidates, counts = np.unique(quantised, axis=0, return_counts=True)
+    kept = []
+    for k in np.argsort(-counts, kind="stable"):
+        if kept and counts[k] < _MIN_SHARE * len(pixels):
+            break
+        if all(np.sqrt(((candidates[k] - c) ** 2).sum()) > tolerance for c in kept):
+            kept.append(candidates[k])
+    colours = np.array(kept)
     distances = ((pixels[:, None, :] - colours[None, :, :]) ** 2).sum(-1)
     return colours, distances.argmin(axis=1).reshape(rgb.shape[:2])
+
+
+def _interior(rgb: np.ndarray, tolerance: float) -> np.ndarray:
+    """The pixels [N, 3] whose eight neighbours are within `tolerance` of them (all of them
+    when none is: a map of one-pixel strokes)."""
+    padded = np.pad(rgb, [(1, 1), (1, 1), (0, 0)], mode="edge")
+    h, w = rgb.shape[:2]
+    inside = np.ones((h, w), bool)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            step = np.sqrt(((padded[dy : dy + h, dx : dx + w] - rgb) ** 2).sum(-1))
+            inside &= step <= tolerance
+    return rgb[inside] if inside.any() else rgb.reshape(-1, 3)
 
 
 def _region_terms(config, size, style_sizes, arrays, weights):
@@ -196,14 +224,14 @@ def _region_terms(config, size, style_sizes, arrays, weights):
     name = _names([source])[0]
     content_map = _read(config, "content_regions", source)
     _check_aspect("content_regions", name, content_map.shape[:2], size)
-    colours, labels = _palette(_nearest(content_map, size))
-    sources = arrays.get("style_regions", config.style_regions)
     tolerance = config.region_tolerance / 255
+    colours, labels = _palette(_nearest(content_map, size), tolerance)
+    sources = arrays.get("style_regions", config.style_regions)
     matches: dict[int, list] = {}
     for i, (style_source, style_name) in enumerate(zip(sources, _names(sources))):
         style_map = _read(config, "style_regions", style_source)
         _check_aspect("style_regions", style_name, style_map.shape[:2], style_sizes[i])
-        theirs, their_labels = _palette(_nearest(style_map, style_sizes[i]))
+        theirs, their_labels = _palette(_nearest(style_map, style_sizes[i]), tolerance)
         for k, colour in enumerate(colours):
             distance = np.sqrt(((theirs - colour) ** 2).sum(-1))
             if distance.min() <= tolerance:

@@ -99,12 +99,13 @@ def _rows(path: str, reader: csv.DictReader, resolve, base: StyleConfig) -> list
     """The jobs of a CSV file's rows, each checked for its cells."""
     columns = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    unknown = [c for c in columns if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
+    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *FILE_COLUMNS)
+    unknown = [c for c in columns if c not in known]
     if missing or unknown:
         problem = f"lacks the column {missing[0]}" if missing else f"has a column {unknown[0]}"
         raise JobError(
             f"-jobs {path} {problem}; its columns are {','.join(REQUIRED_COLUMNS)} and "
-            f"optionally {','.join(OPTIONAL_COLUMNS)}"
+            f"optionally {','.join((*OPTIONAL_COLUMNS, *FILE_COLUMNS))}"
         )
     jobs = []
     for row in reader:
@@ -123,6 +124,9 @@ def _rows(path: str, reader: csv.DictReader, resolve, base: StyleConfig) -> list
             "style_image": ",".join(resolve(s) for s in row["style_image"].split(",")),
             "output_image": resolve(row["output_image"]),
         }
+        for column in FILE_COLUMNS:
+            if (row.get(column) or "").strip():
+                changes[column] = ",".join(resolve(v) for v in row[column].split(","))
         try:
             for column, kind in OPTIONAL_COLUMNS.items():
                 if (row.get(column) or "").strip():
