@@ -127,6 +127,10 @@ BAD_VALUES = [
     ("style_regions", "a.png,b.png", "-style_regions has 2 images for 1 -style_image"),
     ("content_regions", "map.png", "-content_regions and -style_regions go together"),
     ("region_tolerance", -1.0, "-region_tolerance must be a distance >= 0"),
+    ("tile_size", "big", "-tile_size must be a size in pixels, auto or 0"),
+    ("tile_size", -5, "-tile_size must be a size in pixels, auto or 0"),
+    ("tile_overlap", -1, "-tile_overlap must be >= 0 pixels"),
+    ("seamless", 2, "-seamless must be 0 or 1"),
 ]
 
 
@@ -188,3 +192,12 @@ def test_scales_auto_are_a_factor_sqrt2_apart_up_to_the_image_size():
         assert all(abs(r - 2**0.5) < 0.01 for r in ratios), ratios
     with pytest.raises(ConfigError, match="-scale_iterations has 2 values for 4 -scales"):
         StyleConfig(scales="auto", image_size=384, scale_iterations="5,5")
+
+
+def test_seamless_excludes_padding_and_tiles():
+    with pytest.raises(ConfigError, match="leave out -padding"):
+        StyleConfig(seamless=1, padding="reflect")
+    with pytest.raises(ConfigError, match="leave out -tile_size"):
+        StyleConfig(seamless=1, tile_size=256)
+    assert StyleConfig(tile_size="auto").tile_size == -1
+    assert StyleConfig(tile_size="512").tile_size == 512
