@@ -244,3 +244,27 @@ def test_the_peak_memory_of_a_tiled_run_stays_flat_as_the_image_grows(tmp_path, 
     # Going from 512x365 to 1024x731 adds 0.56 megapixels: about 1.2 kB each of activations
     # untiled, but only the image-sized buffers, the content's relu2_1 and the gradient tiled.
     assert tiled < 0.35 * plain, (tiled / 2**20, plain / 2**20)
+
+
+def test_masks_compose_with_tiles(tiny_run, tmp_path):
+    from PIL import Image
+
+    left = np.zeros((40, 56), np.uint8)
+    left[:, :28] = 255
+    white = tmp_path / "white.png"
+    Image.fromarray(np.full((40, 56), 255, np.uint8)).save(white)
+    Image.fromarray(left).save(tmp_path / "left.png")
+    seen = []
+
+    def first(progress):
+        seen.append(progress.content_losses + progress.style_losses)
+        return True
+
+    tiled = tiny_run.replace(
+        image_size=64, tile_size=24, tile_overlap=8, init="image", print_iter=1
+    )
+    run(tiled, callback=first)
+    run(tiled.replace(style_masks=str(white), content_mask=str(white)), callback=first)
+    np.testing.assert_allclose(seen[1], seen[0], rtol=1e-6)  # all white changes nothing
+    run(tiled.replace(style_masks=str(tmp_path / "left.png")), callback=first)
+    assert all(np.isfinite(seen[2])) and seen[2][1:] != seen[0][1:]

@@ -158,6 +158,8 @@ def moments(features: tf.Tensor, kind: str, mask: tf.Tensor | None = None):
 def from_moments(kind: str, count, first, second):
     """`statistics` from `moments` (or their sums)."""
     channels = tf.cast(tf.shape(second)[0], tf.float32)
+    # A mask may leave no weight at all (a tile outside a region): statistics of nothing are 0.
+    count = tf.maximum(count, 1e-30)
     if kind == "gram":
         return (second / (count * channels),)
     mean = first / count

@@ -165,9 +165,10 @@ class TiledObjective:
             for size in self._crop_maps
         ]
         self._origins = tf.constant(grid.origins, tf.int32)
-        pixels = [layer_weights(grid, grid.crop)]  # the image's own positions
-        shares = pixels[0][0].sum(axis=1) * pixels[0][1].sum(axis=1) / (grid.height * grid.width)
-        self._shares = tf.constant(shares, tf.float32)
+        self._pixels = layer_weights(grid, grid.crop)  # each tile's weights on the image's pixels
+        rows, cols = self._pixels
+        shares = rows.sum(axis=1) * cols.sum(axis=1) / (grid.height * grid.width)
+        self._shares = tf.Variable(shares[:, None], trainable=False, dtype=tf.float32)
         self._gradient = tf.Variable(tf.zeros([1, grid.height, grid.width, 3]), trainable=False)
         self.content_maps: list[tf.Variable] = []
         self.content_masks: list[tf.Variable] = []
@@ -264,6 +265,9 @@ class TiledObjective:
             self.term_weights = tf.Variable(weights, trainable=False, dtype=tf.float32)
         self.term_weights.assign(weights)
         if guided:
+            # Each tile's share of each term's region: the whole image's guided loss is split
+            # among the tiles as the region is (a tile outside it weighs nothing).
+            (self._shares,) = _assign([self._shares], [tf.constant(self._guided_shares(terms))])
             layered = [
                 tf.constant(
                     to_layer(t.output_mask, *self._full_maps[i])[None, ..., None], tf.float32
@@ -272,6 +276,18 @@ class TiledObjective:
                 for t in terms
             ]
             self.style_masks = _assign(self.style_masks, layered)
+
+    def _guided_shares(self, terms) -> np.ndarray:
+        """[tiles, terms]: sum(w_k m_t^2) / sum(m_t^2) over the image's pixels."""
+        (oy, ox), (sy, sx) = zip(*self.grid.origins), self.grid.crop
+        rows, cols = self._pixels
+        shares = np.zeros((len(self.grid), len(terms)), np.float32)
+        for t, term in enumerate(terms):
+            squared = term.output_mask**2
+            for k in range(len(self.grid)):
+                part = squared[oy[k] : oy[k] + sy, ox[k] : ox[k] + sx]
+                shares[k, t] = rows[k] @ part @ cols[k] / squared.sum()
+        return shares
 
     def _tile_targets(self, k: tf.Tensor):
         """The `objective.Targets` of tile k: the slices of the whole image's targets and masks
@@ -310,7 +326,7 @@ class TiledObjective:
                 )
             else:
                 style_masks.append((root,))
-        weights = self.term_weights * self._shares[k]
+        weights = self.term_weights * self._shares[k]  # per term (or the one blended term)
         return Targets(content, tuple(style), tuple(style_masks), weights, tuple(content_masks))
 
     def __call__(self, image: tf.Tensor):
