@@ -309,7 +309,10 @@ def tv_loss(image: tf.Tensor, weight: float | tf.Tensor, wrap: bool = False) -> 
         a = x - tf.roll(x, -1, axis=2)
         b = x - tf.roll(x, -1, axis=1)
         return 0.5 * _f32(weight) * tf.reduce_sum(tf.square(a) + tf.square(b))
-    corner = x[:, :-1, :-1, :]
-    a = corner - x[:, :-1, 1:, :]
-    b = corner - x[:, 1:, :-1, :]
+    # tf.slice, not x[:, :-1, :-1]: the CPU gradient of a strided slice (StridedSliceGrad) took
+    # 12 ms of a 130 ms open_nsfw evaluation at 384 px, the slices' (a pad) 1 ms.
+    size = tf.shape(x) - [0, 1, 1, 0]
+    corner = tf.slice(x, [0, 0, 0, 0], size)
+    a = corner - tf.slice(x, [0, 0, 1, 0], size)
+    b = corner - tf.slice(x, [0, 1, 0, 0], size)
     return 0.5 * _f32(weight) * tf.reduce_sum(tf.square(a) + tf.square(b))
