@@ -165,17 +165,23 @@ def test_layers_are_reusable_by_clone_model(tmp_path):
     assert clone.get_layer("conv1") is model.get_layer("conv1")
 
 
-@pytest.mark.parametrize("kernel,pad,stride", [(3, 1, 1), (5, 2, 1), (1, 0, 1), (3, 1, 2)])
-def test_convolution_gradients_match_tensorflows_own(kernel, pad, stride):
-    # Stride-1 SAME convolutions compute their input gradient as a forward convolution; the
-    # oracle is TensorFlow's gradient of a plain padded VALID convolution.
+@pytest.mark.parametrize(
+    "kernel,pad,stride,channels",
+    [(3, 1, 1, 4), (5, 2, 1, 4), (1, 0, 1, 4), (3, 1, 2, 4), (7, 3, 2, 3), (11, 0, 4, 3),
+     (2, 0, 2, 3), (3, 1, 2, 8), (1, 0, 2, 3)],
+)  # fmt: skip
+def test_convolution_gradients_match_tensorflows_own(kernel, pad, stride, channels):
+    # Stride-1 SAME convolutions compute their input gradient as a forward convolution, and so
+    # do strided ones of at most 4 channels whose windows overlap, on the space-to-depth grid
+    # (odd sizes: rows that no window reaches); the oracle is TensorFlow's gradient of a plain
+    # padded VALID convolution.
     import tensorflow as tf
 
     from tf_style.caffe import CaffeConvolution
 
     rng = np.random.default_rng(0)
     layer = CaffeConvolution(6, kernel, strides=stride, pad=pad)
-    x = tf.constant(rng.standard_normal((2, 11, 13, 4)), tf.float32)
+    x = tf.constant(rng.standard_normal((2, 11, 13, channels)), tf.float32)
     layer.build(x.shape)
     w = tf.constant(rng.standard_normal(layer.kernel.shape), tf.float32)
     layer.kernel.assign(w)
@@ -195,10 +201,12 @@ def test_convolution_gradients_match_tensorflows_own(kernel, pad, stride):
     for got, want in zip(ours(x), tape.gradient(loss, [x, w])):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
     # Only the image gradient (the weights are constants): no input-gradient kernel at all
-    # for SAME convolutions, whose gradient is a forward convolution.
+    # where the gradient is a forward convolution.
     graph = tf.function(lambda x: tf.gradients(tf.reduce_sum(layer(x) * up), x))
     ops = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
-    assert ("Conv2DBackpropInput" in ops) == (stride != 1)
+    forward = stride == 1 or (channels <= 4 and kernel > stride)
+    assert ("Conv2DBackpropInput" in ops) != forward
+    assert layer.forward_gradient == forward
 
 
 def _np_conv(x, kernel):

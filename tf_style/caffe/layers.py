@@ -184,12 +184,33 @@ class CaffeConvolution(keras.layers.Conv2D):
         # or VALID after another padding.
         plain = self.groups == 1 and tuple(self.dilation_rate) == (1, 1)
         self.forward_gradient = plain and (self._same or (stride1 and padding_mode != "zero"))
+        # A strided convolution of the image (set in `build`, which knows the input channels).
+        self._space_to_depth = False
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        # A strided convolution of at most 4 channels whose windows overlap (open_nsfw's 7x7
+        # stride-2 conv_1, NIN's 11x11 stride-4 conv1) takes the space-to-depth gradient
+        # (`kernels.strided_convolution`): 2.1x and 2.8x faster forward and backward on the
+        # 2-core CPU. With 16 input channels it was 10 % slower, and for 3x3 stride-2 kernels
+        # of 64 channels 35 % slower, so the others keep TensorFlow's gradient.
+        sh, sw = self.strides
+        self._space_to_depth = (
+            self.groups == 1
+            and tuple(self.dilation_rate) == (1, 1)
+            and sh == sw > 1
+            and max(self.kernel_size) > sh
+            and (input_shape[-1] or 0) <= 4
+        )
+        self.forward_gradient = self.forward_gradient or self._space_to_depth
 
     def convolution_op(self, inputs, kernel):
         if self.forward_gradient:
             turned = kernels.turned_snapshot(self)
             if self._same:
                 return kernels.same_convolution(inputs, kernel, turned)
+            if self._space_to_depth:
+                return kernels.strided_convolution(inputs, kernel, self.strides[0], turned)
             return kernels.valid_convolution(inputs, kernel, turned)
         return super().convolution_op(inputs, kernel)
 
