@@ -30,6 +30,7 @@ GROUPS = (
     "tf_style options",
     "Quality options",
     "Spatial control options",
+    "Video options",
 )
 
 # Tags (besides the CLI's group and help text): GRAPH marks the options that shape a run's
