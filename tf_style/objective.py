@@ -57,6 +57,7 @@ class Objective:
         content_layer_weights: Mapping[str, float] | None = None,
         style_layer_weights: Mapping[str, float] | None = None,
         turned_kernels: bool = True,
+        temporal_weight: float = 0.0,
     ):
         self.extractor = extractor
         self.tv_weight = float(tv_weight)
@@ -79,6 +80,10 @@ class Objective:
         self.style_masks: list[tuple[tf.Variable, ...]] = []
         self.term_weights: tf.Variable | None = None
         self._output_sizes: list[tuple[int, int]] = []  # the output's size at each style layer
+        # Video (docs/video.md): the warped previous frame and its consistency mask, the last
+        # entry of the printed terms when the weight is on.
+        self.temporal_weight = float(temporal_weight)
+        self.temporal: list[tf.Variable] = []
 
     @classmethod
     def for_config(cls, extractor: Extractor, config, *, turned_kernels: bool = True) -> Objective:
@@ -94,6 +99,7 @@ class Objective:
             content_layer_weights=dict(zip(config.content_layers, config.content_layer_weights)),
             style_layer_weights=dict(zip(config.style_layers, config.style_layer_weights)),
             turned_kernels=turned_kernels,
+            temporal_weight=config.temporal_weight if config.content_video else 0.0,
         )
 
     def _features(self, image) -> list[tf.Tensor]:
@@ -168,6 +174,15 @@ class Objective:
         if self._turned_kernels:
             kernels.snapshot_turned_kernels(self._placed_convolutions())
 
+    def capture_temporal(self, target: np.ndarray, mask: np.ndarray) -> None:
+        """Stores the temporal loss's target (the warped previous frame in the network's space,
+        [H, W, 3]) and its per-pixel weights ([H, W])."""
+        values = [
+            tf.constant(target[None], tf.float32),
+            tf.constant(mask[None, ..., None], tf.float32),
+        ]
+        self.temporal = _assign(self.temporal, values, [None, None])
+
     def capture_styles(
         self, styles: Sequence[np.ndarray], blend_weights: Sequence[float], terms=()
     ) -> None:
@@ -214,8 +229,9 @@ class Objective:
     def terms(
         self, image: tf.Tensor, targets: Targets | None = None
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """(content and style losses as one vector in print order, TV loss), against the
-        captured targets or `targets`."""
+        """(content and style losses as one vector in print order, then the temporal loss of
+        a video frame when its weight is on; TV loss), against the captured targets or
+        `targets`."""
         targets = targets or Targets(
             tuple(self.content_targets),
             tuple(self.style_targets),
@@ -233,6 +249,8 @@ class Objective:
         else:
             placed = self._layer_losses(dict(enumerate(self._features(image))), targets)
         terms = [term for _, term in sorted(placed, key=lambda p: p[0])]
+        if self.temporal_weight > 0:
+            terms.append(losses.temporal_loss(image, *self.temporal, self.temporal_weight))
         # The original's TV module has no forward value; its gradient is added, its value is not
         # printed. We compute the value too, so line-search optimizers see a consistent objective.
         tv = losses.tv_loss(image, self.tv_weight) if self.tv_weight > 0 else tf.constant(0.0)
@@ -340,6 +358,10 @@ class Objective:
     @property
     def num_content(self) -> int:
         return len(self.extractor.content)
+
+    @property
+    def num_style(self) -> int:
+        return len(self.extractor.style)
 
 
 def _layer_mask(mask: np.ndarray, shape) -> tf.Tensor:
