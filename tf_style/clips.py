@@ -147,13 +147,18 @@ def stylize_clip(config: StyleConfig, stylizer, callback=None) -> np.ndarray:
         result, previous = image_io.read_image(path), content
         durations.append(time.perf_counter() - start)
         reporter.frame(t, clip.count, durations[-1], _time_left(durations, t, clip.count), False)
-    fps = Fraction(config.video_fps).limit_denominator(1001) if config.video_fps else clip.fps
+    fps = output_fps(config, clip)
     paths = [video.frame_path(config.output_video, t) for t in range(1, clip.count + 1)]
     audio = clip.source if clip.audio else None
     for note in video.write_video(config.output_video, paths, fps, audio):
         reporter.note(note)
     reporter.saved(config.output_video)
     return result
+
+
+def output_fps(config: StyleConfig, clip: video.Clip) -> Fraction:
+    """The stylised clip's frame rate: -video_fps, else the input's."""
+    return Fraction(config.video_fps).limit_denominator(1001) if config.video_fps else clip.fps
 
 
 def frame_start(
@@ -235,12 +240,13 @@ def stylize_video(
 
 
 def run(config: StyleConfig, reporter=None, callback=None, devices=None):
-    """`tf_style.run` for a -content_video, or for -jobs over a folder of clips
-    (`batch.clips`)."""
+    """`tf_style.run` for a -content_video (returns its last frame), or for -jobs over a
+    folder of clips (`batch.clips`; returns each finished clip's last frame, in name order)."""
     if config.jobs:
         from tf_style.batch import clips
 
-        return clips.run_clip_jobs(config, reporter, devices=devices, callback=callback)
+        results = clips.run_clip_jobs(config, reporter, devices=devices, callback=callback)
+        return [results[i] for i in sorted(results)]
     from tf_style.stylizer import Stylizer
 
     return Stylizer(reporter, devices).run(config, callback)
