@@ -436,3 +436,168 @@ def test_an_interrupted_clip_continues_without_redoing_frames(clip_run, tmp_path
     stylise(whole)
     for ours, theirs in zip(stylised_frames(clip_run), stylised_frames(whole)):
         np.testing.assert_array_equal(ours, theirs)
+
+
+# --- the command's bad input ----------------------------------------------------------------
+
+
+def test_bad_video_input_ends_in_one_line_and_writes_nothing(tmp_path, images):
+    from tf_style.testing import processes
+
+    (tmp_path / "text.mp4").write_text("not a video")
+    (tmp_path / "none").mkdir()
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    image_io.write_image(mixed / "1.png", np.zeros((8, 8, 3)))
+    image_io.write_image(mixed / "2.png", np.zeros((9, 8, 3)))
+    write_clip(tmp_path / "in.mp4", [square_frame(0), square_frame(1)])
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "dir.mp4").mkdir()
+    cases = [
+        (tmp_path / "text.mp4", out / "a.mp4", "not a video FFmpeg can read"),
+        (tmp_path / "none", out / "a.mp4", "no frames"),
+        (mixed, out / "a.mp4", "frames of different sizes"),
+        (tmp_path / "in.mp4", tmp_path / "file" / "a.mp4", "does not exist"),
+        (tmp_path / "in.mp4", tmp_path / "dir.mp4", "is a folder"),
+        (tmp_path / "in.mp4", out / "a.png", "-output_video"),
+    ]
+    started = [
+        processes.start(
+            processes.cli(
+                "-content_video", clip, "-output_video", output, "-style_image", images["style1"]
+            )  # fmt: skip
+        )
+        for clip, output, _ in cases
+    ]
+    for process, (_, _, needle) in zip(started, cases):
+        code, stdout, err = processes.finish(process)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert lines[0].startswith("tf-style: ") and needle in lines[0], lines[0]
+        assert "Traceback" not in err and stdout == ""
+    assert os.listdir(out) == []  # nothing half-written
+
+
+# --- with the other options, from Python, over replicas -------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"scales": (48, 96)},
+        {"original_colors": 1},
+        {"color_transfer": "luminance"},
+        {"optimizer": "adam", "learning_rate": 5.0},
+        {"optimizer": "tfp_lbfgs"},
+    ],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
+)
+def test_clips_run_with_the_other_options(clip_run, options):
+    config = clip_run.replace(video_iterations=(6, 4), num_iterations=6, print_iter=0, **options)
+    stylise(config)
+    frames = stylised_frames(config)
+    assert all(f.shape == (H, W, 3) for f in frames)
+    if options.get("scales"):  # the smaller scale's images are not left beside the frames
+        assert len(os.listdir(video.frames_folder(config.output_video))) == FRAMES
+    if options.get("color_transfer") == "luminance" or options.get("original_colors"):
+        # The content's colours: the frames' chroma is the content frames'.
+        from tf_style import color
+
+        for t, frame in enumerate(frames):
+            content = square_frame(t)
+            chroma = lambda x: x - color.luminance(x)[..., None]  # noqa: E731
+            assert np.abs(chroma(frame) - chroma(content)).mean() < 0.05
+
+
+@pytest.mark.slow
+def test_clips_run_with_masks_and_from_python(clip_run, images, tmp_path):
+    import tf_style
+    from tf_style.config import StyleConfig
+
+    mask = np.zeros((H, W, 3))
+    mask[:, : W // 2] = 1
+    image_io.write_image(tmp_path / "left.png", mask)
+    image_io.write_image(tmp_path / "right.png", 1 - mask)
+    frames = tf_style.stylize_video(
+        clip_run.content_video,
+        [images["style1"], images["style2"]],
+        output_video=str(tmp_path / "masked.mp4"),
+        style_masks=(str(tmp_path / "left.png"), str(tmp_path / "right.png")),
+        model_file=clip_run.model_file,
+        proto_file=clip_run.proto_file,
+        image_size=W,
+        video_iterations=(6, 4),
+        gpu=-1,
+    )
+    assert frames == [video.frame_path(str(tmp_path / "masked.mp4"), t) for t in range(1, 5)]
+    assert os.path.isfile(tmp_path / "masked.mp4")
+    last = tf_style.run(StyleConfig(**{**vars_of(clip_run), "video_iterations": (6, 4)}))
+    assert last.shape == (H, W, 3) and os.path.isfile(clip_run.output_video)
+
+
+def vars_of(config):
+    import dataclasses
+
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+# Two logical CPU devices in a fresh process: three clips over two replicas.
+_REPLICAS = """
+import json, sys
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+
+from tf_style import batch
+from tf_style.batch import clips
+from tf_style.config import StyleConfig
+from tf_style.report import Reporter
+
+config = StyleConfig(**json.loads(sys.argv[1]))
+strategy = batch.make_strategy(config, Reporter(), devices=cpus)
+results = clips.run_clip_jobs(config, strategy=strategy)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "clips": sorted(results)}))
+"""
+
+
+@pytest.mark.slow
+def test_a_folder_of_clips_runs_one_clip_per_replica(clip_run, tmp_path):
+    import json
+
+    from tf_style.batch import clips
+    from tf_style.testing import processes
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_clip(folder / "a.mp4", [square_frame(t) for t in range(3)])
+    write_clip(folder / "b.mp4", [square_frame(t)[::-1] for t in range(2)])
+    write_clip(folder / "c.mp4", [square_frame(t)[:, ::-1] for t in range(2)])
+    (tmp_path / "out").mkdir()
+    batch = clip_run.replace(
+        content_video="", jobs=str(folder), output_video=str(tmp_path / "out" / "s.mp4"),
+        video_iterations=(12, 6), print_iter=0,
+    )  # fmt: skip
+    settings = {k: v for k, v in vars_of(batch).items() if v != getattr(type(batch)(), k, None)}
+    process = processes.start(
+        processes.snippet(_REPLICAS, json.dumps(settings)), env={"TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
+    code, out, err = processes.finish(process, timeout=300)
+    assert code == 0, err[-3000:]
+    found = json.loads(out.strip().splitlines()[-1])
+    assert found == {"replicas": 2, "clips": [0, 1, 2]}
+    # Each clip's frames equal its own run, one clip after another on one device.
+    for job in clips.read_clips(batch):
+        alone = job.replace(output_video=job.output_video.replace(".mp4", "_alone.mp4"))
+        stylise(alone)
+        count = video.open_clip(job.content_video).count
+        for t in range(1, count + 1):
+            ours = image_io.read_image(video.frame_path(job.output_video, t))
+            theirs = image_io.read_image(video.frame_path(alone.output_video, t))
+            assert np.abs(ours - theirs).max() <= 2 / 255, (job.content_video, t)
+        with av.open(job.output_video) as clip:
+            assert sum(1 for _ in clip.decode(clip.streams.video[0])) == count
