@@ -601,3 +601,24 @@ def test_a_folder_of_clips_runs_one_clip_per_replica(clip_run, tmp_path):
             assert np.abs(ours - theirs).max() <= 2 / 255, (job.content_video, t)
         with av.open(job.output_video) as clip:
             assert sum(1 for _ in clip.decode(clip.streams.video[0])) == count
+
+
+def test_camera_move_makes_frames_of_one_size(tmp_path):
+    from pathlib import Path
+
+    from tf_style.testing import processes
+
+    root = Path(__file__).resolve().parents[1]
+    tool = processes.script(root / "tools" / "camera_move.py")
+    out = tmp_path / "move"
+    result = processes.run(
+        [*tool, "-image", root / "examples/inputs/tubingen.jpg", "-output", out, "-frames", "3",
+         "-size", "48"]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    clip = video.open_clip(str(out))
+    assert clip.count == 3 and max(clip.size) == 48
+    first, _, last = video.frames(clip)
+    assert np.abs(first - last).mean() > 0.05  # the camera moved
+    bad = processes.run([*tool, "-output", out, "-window", "0.9", "-pan", "0.3"])
+    assert bad.returncode == 2

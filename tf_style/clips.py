@@ -146,7 +146,8 @@ def stylize_clip(config: StyleConfig, stylizer, callback=None) -> np.ndarray:
         _remove(*(s.output_image for s in stages[:-1]))
         result, previous = image_io.read_image(path), content
         durations.append(time.perf_counter() - start)
-        reporter.frame(t, clip.count, durations[-1], _time_left(durations, t, clip.count), False)
+        left = _time_left(config, durations, t, clip.count)
+        reporter.frame(t, clip.count, durations[-1], left, False)
     fps = output_fps(config, clip)
     paths = [video.frame_path(config.output_video, t) for t in range(1, clip.count + 1)]
     audio = clip.source if clip.audio else None
@@ -180,11 +181,15 @@ def frame_start(
     return warped, (warped, mask)
 
 
-def _time_left(durations: Sequence[float], t: int, count: int) -> float | None:
-    """The frames still to do times the mean of the later frames done (the first frame
-    may run more iterations)."""
-    later = durations[1:] or durations
-    return (count - t) * sum(later) / len(later)
+def _time_left(config: StyleConfig, durations: Sequence[float], t: int, count: int) -> float:
+    """The frames still to do times the mean time of the later frames this run did; the first
+    frame (which may run more iterations, and loads the network) counts only while alone,
+    scaled by -video_iterations' rest/first."""
+    later = durations[1:] if t == len(durations) else durations  # without frame 1
+    if later:
+        return (count - t) * sum(later) / len(later)
+    first, rest = config.video_iterations or (1, 1)
+    return (count - t) * durations[0] * rest / first
 
 
 def _remove(*paths: str) -> None:

@@ -21,6 +21,8 @@ TOOLS = {
                       "Converts a Caffe model", "--model_file"),
     "export_savedmodel": (processes.script(ROOT / "tools" / "export_savedmodel.py"),
                           "Exports style transfer as a TensorFlow SavedModel", "--output"),
+    "camera_move": (processes.script(ROOT / "tools" / "camera_move.py"),
+                    "Makes a clip of a camera move over a still image", "--zoom"),
     # A module, run from the repository root as its docs say.
     "benchmark": ([sys.executable, "-m", "tools.benchmark"],
                   "Speed and memory of tf_style", "--peer_dir"),
