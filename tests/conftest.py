@@ -56,6 +56,23 @@ def tiny_run(tiny_vgg, images, tmp_path):
 
 
 @pytest.fixture
+def traces(monkeypatch):
+    """The list of the image shapes `Objective.__call__` was traced with, growing as it is:
+    Python runs it only while a tf.function traces."""
+    from tf_style.objective import Objective
+
+    found = []
+    original = Objective.__call__
+
+    def counting(self, image):
+        found.append(image.shape)
+        return original(self, image)
+
+    monkeypatch.setattr(Objective, "__call__", counting)
+    return found
+
+
+@pytest.fixture
 def server():
     """A local HTTP server for the test (tf_style.testing.httpserver); `server.url(path)`."""
     with httpserver.serve() as httpd:

@@ -264,17 +264,7 @@ def test_colour_match_with_several_styles_and_every_optimizer(base, images, opti
         assert np.abs(matched - plain).max() > 1e-3
 
 
-def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, monkeypatch):
-    from tf_style.objective import Objective
-
-    traces = []
-    original = Objective.__call__
-
-    def counting(self, image):
-        traces.append(image.shape)  # Python runs only while tf.function traces
-        return original(self, image)
-
-    monkeypatch.setattr(Objective, "__call__", counting)
+def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, traces):
     kept = stylizer.Stylizer()
     first = kept.run(base)
     traced = len(traces)

@@ -396,19 +396,8 @@ def test_the_temporal_loss_halves_the_temporal_error(clip_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_clip_continues_without_redoing_frames(clip_run, tmp_path, monkeypatch):
-    from tf_style.objective import Objective
-
-    seen = []  # (frame, traces so far) at each callback
-
-    traces = []
-    original = Objective.__call__
-
-    def counting(self, image):
-        traces.append(image.shape)  # Python runs only while tf.function traces
-        return original(self, image)
-
-    monkeypatch.setattr(Objective, "__call__", counting)
+def test_an_interrupted_clip_continues_without_redoing_frames(clip_run, tmp_path, traces):
+    seen = []  # [frame, its latest iteration, traces at its first callback]
 
     def stop_in_frame_3(progress):
         if not seen or progress.iteration < seen[-1][1]:
