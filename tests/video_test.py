@@ -611,3 +611,34 @@ def test_camera_move_makes_frames_of_one_size(tmp_path):
     assert np.abs(first - last).mean() > 0.05  # the camera moved
     bad = processes.run([*tool, "-output", out, "-window", "0.9", "-pan", "0.3"])
     assert bad.returncode == 2
+
+
+@pytest.mark.slow
+def test_the_command_stopped_by_sigint_continues_when_run_again(clip_run):
+    import signal
+
+    from tf_style.testing import processes
+
+    args = ["-content_video", clip_run.content_video, "-output_video", clip_run.output_video,
+            "-style_image", clip_run.style_image[0], "-model_file", clip_run.model_file,
+            "-proto_file", clip_run.proto_file, "-image_size", W, "-gpu", -1, "-seed", 1,
+            "-video_iterations", "20,100000", "-optimizer", "adam"]  # fmt: skip
+    process = processes.start(processes.cli(*args))
+    runs = 0
+    for line in process.stdout:
+        runs += line.startswith("Running optimization")
+        if runs == 2:  # frame 2 has started
+            process.send_signal(signal.SIGINT)
+            break
+    code, _, err = processes.finish(process)
+    lines = err.strip().splitlines()
+    assert code == 130 and len(lines) == 1, err
+    folder = video.frames_folder(clip_run.output_video)
+    assert f"the finished frames are in {folder}, and the same command continues" in lines[0]
+    assert os.listdir(folder) == ["frame_00001.png"]
+    assert not os.path.exists(clip_run.output_video)
+    args[args.index("20,100000")] = "20,5"
+    done = processes.run(processes.cli(*args))
+    assert done.returncode == 0, done.stderr
+    assert "Frames 1-1 of 4 kept from an earlier run." in done.stdout
+    assert len(os.listdir(folder)) == FRAMES and os.path.isfile(clip_run.output_video)
