@@ -27,7 +27,7 @@ VIDEO_EXTENSIONS = (*CONTAINERS, ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".ogv",
 DEFAULT_FPS = Fraction(25)
 # Where the previous content frame, warped, differs more than this from the current one (mean
 # absolute difference over RGB in [0, 1]), the flow is taken as wrong (`consistency`).
-PHOTOMETRIC_THRESHOLD = 0.05
+PHOTOMETRIC_THRESHOLD = 0.07
 # A printf pattern's number, as FFmpeg's image2 demuxer reads it: %d, %4d, %04d.
 _PATTERN = re.compile(r"%0?(\d*)d")
 
