@@ -50,15 +50,16 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int = 64, seed:
     return float(np.mean((pa - pb) ** 2) / np.mean(np.var(b @ v, axis=0)))
 
 
-def flagfile_options(path: str) -> dict:
-    """A flagfile's options (`-name=value` lines) as StyleConfig keyword arguments."""
-    options = {}
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if line.startswith("-") and "=" in line:
-            name, value = line.lstrip("-").split("=", 1)
-            options[name] = value
-    return options
+def preset(path: str, **changes):
+    """The StyleConfig of a flagfile, read by the command's own flags, with `changes`."""
+    from absl import flags
+
+    from tf_style import cli
+
+    values = flags.FlagValues()
+    cli.define_flags(values)
+    values(["tf-style", f"--flagfile={path}"])
+    return cli.config_from_flags(values).replace(**changes)
 
 
 def measure(out_dir: str, image_size: int = 384) -> dict:
@@ -66,22 +67,20 @@ def measure(out_dir: str, image_size: int = 384) -> dict:
     import tensorflow as tf
 
     from tf_style import image_io, models, preprocess, stylizer
-    from tf_style.config import StyleConfig
     from tf_style.features import build_extractor
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    preset = flagfile_options("configs/open_nsfw.flags")
-    preset.update(image_size=image_size, print_iter=0, save_iter=0, gpu="-1")
+    common = dict(image_size=image_size, print_iter=0, save_iter=0, gpu=-1)
     results, budget = {}, None
     for name in ["quality", *[n for n in CONFIGS if n != "quality"]]:
         changes = CONFIGS[name]
-        options = {**preset, **(flagfile_options(changes) if isinstance(changes, str) else changes)}
-        options.update(image_size=image_size, print_iter=0, save_iter=0, gpu="-1")
-        options["output_image"] = str(out / f"{name.replace(' + ', '_')}.png")
+        path = changes if isinstance(changes, str) else "configs/open_nsfw.flags"
+        config = preset(path, **common, output_image=str(out / f"{name.replace(' + ', '_')}.png"))
+        if not isinstance(changes, str):
+            config = config.replace(**changes)
         if budget is not None:  # as long as the quality preset ran, not longer
-            options["num_iterations"] = 10_000
-        config = StyleConfig(**options)
+            config = config.replace(num_iterations=10_000)
         start = time.perf_counter()
         seen = []
 
@@ -93,12 +92,12 @@ def measure(out_dir: str, image_size: int = 384) -> dict:
         seconds = time.perf_counter() - start
         budget = budget or seconds
         results[name] = {"seconds": seconds, "iterations": seen[-1] if seen else 0,
-                         "image": options["output_image"]}  # fmt: skip
+                         "image": config.output_image}  # fmt: skip
     model, entry = models.load("open_nsfw")
     space = models.color_space(entry)
     extractor = build_extractor(model, [CONTENT_LAYER], list(UNUSED_LAYERS))
-    content = image_io.read_image(preset["content_image"])
-    style = image_io.read_image(preset["style_image"])
+    content = image_io.read_image(config.content_image)
+    style = image_io.read_image(config.style_image[0])
     h, w = preprocess.scaled_size(*content.shape[:2], image_size)
     sh, sw = preprocess.scaled_size(*style.shape[:2], image_size)
 
