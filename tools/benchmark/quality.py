@@ -32,8 +32,8 @@ CONTENT_LAYER = "relu_stage1_block1"
 # Each configuration: the preset's flags with these changes (the quality preset: its file).
 CONFIGS = {
     "gram": {},
-    "w2": {"style_loss": "w2", "style_weight": 3e3},
-    "w2 + average": {"style_loss": "w2", "style_weight": 3e3, "average_decay": 0.9},
+    "w2": {"style_loss": "w2", "style_weight": 1e3},
+    "w2 + average": {"style_loss": "w2", "style_weight": 1e3, "average_decay": 0.9},
     "quality": "configs/quality.flags",
 }
 
