@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny Caffe models written by the tests, tiny images, a local HTTP server."""
+"""Shared fixtures: tiny Caffe models written by the tests, tiny images, runs of seconds, bad
+image files, a local HTTP server."""
+
+import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -53,6 +58,52 @@ def tiny_run(tiny_vgg, images, tmp_path):
         gpu=-1,
         seed=1,
     )
+
+
+@pytest.fixture
+def quiet_run(tiny_run, tmp_path):
+    """tiny_run for 12 iterations that prints and saves nothing on the way, its output alone in
+    the folder tmp_path/out (so a test sees every file the run leaves)."""
+    (tmp_path / "out").mkdir()
+    output = str(tmp_path / "out" / "out.png")
+    return tiny_run.replace(num_iterations=12, print_iter=0, save_iter=0, output_image=output)
+
+
+def png_header_only(path, width, height):
+    """A PNG that claims width x height pixels: a decompression bomb's header."""
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    )
+
+
+@pytest.fixture
+def bad_images(images, tmp_path):
+    """Files that are no readable image, by case: (path, what the error message says)."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    png = images["content"].read_bytes()
+    jpeg = io.BytesIO()
+    Image.open(images["content"]).save(jpeg, format="JPEG")
+    files = {
+        "missing": (folder / "no_such.png", "no such file"),
+        "directory": (folder, "is a directory"),
+        "empty": (folder / "empty.png", "empty"),
+        "truncated_png": (folder / "cut.png", "truncated or corrupt"),
+        "truncated_jpeg": (folder / "cut.jpg", "truncated or corrupt"),
+        "not_an_image": (folder / "notes.jpg", "not an image"),
+        "bomb": (folder / "bomb.png", "-max_pixels"),
+    }
+    files["empty"][0].write_bytes(b"")
+    files["truncated_png"][0].write_bytes(png[: len(png) // 2])
+    files["truncated_jpeg"][0].write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+    files["not_an_image"][0].write_text("not a picture\n")
+    png_header_only(files["bomb"][0], 20_000, 20_000)  # 4e8 pixels: above the default limit
+    return files
 
 
 @pytest.fixture

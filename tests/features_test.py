@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from tf_style import caffe
-from tf_style.features import LayerError, build_extractor, network_layers
+from tf_style import caffe, models
+from tf_style.features import LayerError, build_extractor, minimum_input_size, network_layers
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +140,22 @@ def test_recompute_cuts_after_loss_and_pooling_layers(model):
     ex = build_extractor(model, ["relu4_2"], ["relu1_1", "relu3_1"])
     # relu4_2 ends the network, so no cut follows it; relu4_1 is no loss layer.
     assert recompute_cuts(ex) == ["relu1_1", "pool1", "pool2", "relu3_1", "pool3"]
+
+
+def test_minimum_size_from_the_pooling(tiny_vgg):
+    proto, model_file = tiny_vgg
+    model, _ = models.load(str(model_file), str(proto))
+
+    def floor_pools(size, pools):
+        for _ in range(pools):
+            size //= 2
+        return size
+
+    # Max pooling rounds up (Caffe): any size keeps at least 1x1. Average pooling rounds down;
+    # relu5_1 sits after 4 pools and 3x3 convolutions with padding 1.
+    want_avg = min(s for s in range(1, 100) if floor_pools(s, 4) >= 1)
+    for pooling, want in (("max", 1), ("avg", want_avg)):
+        extractor = build_extractor(model, ("relu4_2",), STYLE_LAYERS, pooling)
+        assert minimum_input_size(extractor) == (want, want)
+    extractor = build_extractor(model, (), ("relu1_1", "relu3_1"), "avg")
+    assert minimum_input_size(extractor) == (4, 4)  # two pools: floor(floor(s/2)/2) >= 1

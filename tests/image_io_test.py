@@ -1,5 +1,6 @@
 """Tests for tf_style.image_io: files are made with PIL, OpenCV or by hand in tmp_path."""
 
+import io
 import os
 import warnings
 
@@ -8,9 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from tf_style import image_io
+from tf_style import config as config_module
+from tf_style import image_io, stylizer
+from tf_style.config import StyleConfig
 from tf_style.errors import WriteError
 from tf_style.image_io import ImageError
+from tf_style.report import Reporter
+from tf_style.testing import processes
 
 
 def _random_uint8(shape, seed=0):
@@ -329,3 +334,46 @@ def test_intermediate_path():
     )
     with pytest.raises(ImageError, match="extension"):
         image_io.intermediate_path("out", 100)
+
+
+def test_bad_image_files_in_the_library(quiet_run, bad_images):
+    # The same checks as tests/cli_test.py's, without the CLI's early look at the files.
+    for path, needle in bad_images.values():
+        for role in ("content_image", "style_image"):
+            with pytest.raises(image_io.ImageError, match=needle):
+                stylizer.run(quiet_run.replace(**{role: str(path)}))
+    assert os.listdir(os.path.dirname(quiet_run.output_image)) == []
+
+
+def test_pixel_limit_is_a_flag(quiet_run, images):
+    # The 40x56 content has 2240 pixels.
+    code, _, err = processes.run_all([processes.cli_for(quiet_run, max_pixels=2000)])[0]
+    processes.assert_one_line(code, err, 2, "40", "2240 pixels", "-max_pixels")
+    assert os.listdir(os.path.dirname(quiet_run.output_image)) == []
+    with pytest.raises(image_io.ImageError, match="2240 pixels"):
+        stylizer.run(quiet_run.replace(max_pixels=2000))
+    # Raised above the file's size, the same image is accepted (read_image is what run uses).
+    assert image_io.read_image(images["content"], max_pixels=2240).shape == (40, 56, 3)
+    assert StyleConfig.max_pixels == image_io.DEFAULT_MAX_PIXELS
+    assert config_module.DEFAULT_MAX_PIXELS == image_io.DEFAULT_MAX_PIXELS
+
+
+def test_every_kind_of_image_file_runs(quiet_run, images, tmp_path):
+    pixels = np.asarray(Image.open(images["content"]))  # 40 x 56
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, displayed portrait: rotate 90 degrees clockwise
+    Image.fromarray(pixels).save(folder / "rotated.jpg", exif=exif)
+    Image.fromarray(np.dstack([pixels, pixels[..., 0]])).save(folder / "alpha.png")
+    Image.fromarray(pixels[..., 1]).save(folder / "gray.png")
+    image_io.write_image(folder / "deep.png", pixels / 255.0, bit_depth=16)
+    Image.fromarray(pixels).convert("CMYK").save(folder / "cmyk.jpg")
+    styles = [str(folder / n) for n in ("alpha.png", "gray.png", "deep.png", "cmyk.jpg")]
+    # In the library: the CLI only passes the paths on (its early look uses the same reader).
+    log = io.StringIO()
+    config = quiet_run.replace(content_image=str(folder / "rotated.jpg"), style_image=styles)
+    stylizer.run(config.replace(num_iterations=2), Reporter(log))
+    assert "Capturing style target 4" in log.getvalue()
+    # The EXIF rotation is honoured: the output is portrait, 32 high and int(40*32/56) wide.
+    assert image_io.read_image(quiet_run.output_image).shape == (32, 22, 3)

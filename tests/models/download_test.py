@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tf_style import models, report
+from tf_style import models
 from tf_style.testing import caffe_writer, httpserver, processes
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "download_models.py"
@@ -104,21 +103,6 @@ def test_fetch_without_a_server_says_what_failed_and_what_to_do(tmp_path):
     assert url in tried and "refused" in tried.lower()
     assert str(dest) in fix and "open_nsfw" in fix
     assert not dest.exists()
-
-
-def test_text_progress_draws_only_on_a_terminal():
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    log, tty = io.StringIO(), Terminal()
-    for done in (0, 500, 1000):
-        report.text_progress(log, "vgg19")(done, 1000)
-        report.text_progress(tty, "vgg19")(done, 1000)
-    assert log.getvalue() == ""
-    lines = tty.getvalue().split("\r")
-    assert lines[-1].startswith("vgg19 [" + "#" * 30 + "] 100.0%") and lines[-1].endswith("\n")
-    assert " 50.0%" in lines[-2]
 
 
 def test_download_tool_exits_1_with_the_fix_first_on_a_dead_url(tmp_path):
