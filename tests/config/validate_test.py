@@ -136,3 +136,9 @@ def test_seamless_excludes_padding_and_tiles():
         StyleConfig(seamless=1, tile_size=256)
     assert StyleConfig(tile_size="auto").tile_size == -1
     assert StyleConfig(tile_size="512").tile_size == 512
+
+
+def test_precision_is_validated():
+    assert StyleConfig().precision == "float32"
+    with pytest.raises(ConfigError, match="-precision"):
+        StyleConfig(precision="float16")
