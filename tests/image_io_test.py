@@ -4,7 +4,6 @@ import io
 import os
 import warnings
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
@@ -15,7 +14,7 @@ from tf_style.config import StyleConfig
 from tf_style.errors import WriteError
 from tf_style.image_io import ImageError
 from tf_style.report import Reporter
-from tf_style.testing import processes
+from tf_style.testing import oracles, processes
 
 
 def _random_uint8(shape, seed=0):
@@ -80,9 +79,7 @@ def test_read_16_bit_png_keeps_precision(tmp_path, channels):
     values = np.random.default_rng(1).integers(0, 65536, (6, 9, channels)).astype(np.uint16)
     values[0, 0] = 65535
     values[0, 1] = 1
-    # OpenCV writes 16-bit PNGs in B, G, R(, A) order.
-    order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[channels]
-    cv2.imwrite(str(tmp_path / "d.png"), values[..., order].squeeze())
+    oracles.opencv_write(tmp_path / "d.png", values)  # a 16-bit PNG made by another encoder
     result = image_io.read_image(tmp_path / "d.png")
     expected = np.broadcast_to(values[..., :3], (6, 9, 3)) / 65535.0
     np.testing.assert_array_equal(result, expected)
@@ -97,7 +94,7 @@ def test_read_cmyk_jpeg(tmp_path):
     np.testing.assert_allclose(result[:8], np.broadcast_to([1.0, 0.0, 1.0], (8, 16, 3)), atol=0.02)
     np.testing.assert_allclose(result[8:], np.broadcast_to([0.0, 1.0, 1.0], (8, 16, 3)), atol=0.02)
     # OpenCV's libjpeg-based CMYK -> BGR agrees.
-    opencv = cv2.imread(str(tmp_path / "c.jpg"))[..., ::-1] / 255.0
+    opencv = oracles.opencv_read(tmp_path / "c.jpg") / 255.0
     np.testing.assert_allclose(result, opencv, atol=0.02)
 
 
@@ -172,7 +169,7 @@ def test_our_pixel_limit_replaces_pil_global_limit(tmp_path, monkeypatch):
 def test_write_truncates_and_clamps(tmp_path):
     rgb = np.array([[[0.9999, 1.5, -0.2], [0.5, 1 / 255, 254.9 / 255], [np.nan, 1.0, 0.0]]])
     image_io.write_image(tmp_path / "o.png", rgb)
-    stored = cv2.imread(str(tmp_path / "o.png"))[..., ::-1]
+    stored = oracles.opencv_read(tmp_path / "o.png")
     np.testing.assert_array_equal(stored, [[[254, 255, 0], [127, 1, 254], [0, 255, 0]]])
 
 
@@ -181,7 +178,7 @@ def test_write_16_bit_truncates_and_opencv_reads_it(tmp_path):
     rgb = values / 65535.0
     rgb[0, 0] = [0.99999, 2.0, -1.0]
     image_io.write_image(tmp_path / "o.png", rgb, bit_depth=16)
-    stored = cv2.imread(str(tmp_path / "o.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    stored = oracles.opencv_read(tmp_path / "o.png", unchanged=True)
     assert stored.dtype == np.uint16
     values[0, 0] = [65534, 65535, 0]  # 0.99999 * 65535 = 65534.34 -> 65534
     np.testing.assert_array_equal(stored, values)
