@@ -15,7 +15,7 @@ from tf_style.testing import processes
 # failure during the run.
 INPUT = ["ConfigError", "ImageError", "LayerError", "DeviceError", "CaffeError", "ModelError",
          "JobError", "CheckpointError", "ProvenanceError", "MemoryEstimateError"]  # fmt: skip
-RUN = ["DownloadError", "NonFiniteError"]
+RUN = ["DownloadError", "NonFiniteError", "WriteError"]
 
 
 @pytest.mark.parametrize("name", INPUT)

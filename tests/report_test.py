@@ -75,6 +75,7 @@ def test_capturing_running_and_pooling_lines():
         r.running("L-BFGS")
         r.running("ADAM")
         r.note("A note of our own.")
+        r.saved("out.png")
 
     assert lines(write) == [
         "Replacing max pooling at layer 5 with average pooling",
@@ -84,6 +85,7 @@ def test_capturing_running_and_pooling_lines():
         "Running optimization with L-BFGS",
         "Running optimization with ADAM",
         "A note of our own.",
+        "Saved out.png",
     ]
 
 
@@ -137,26 +139,35 @@ def test_a_reporter_without_a_stream_is_silent(capsys):
     quiet.progress(3, 6, 1.5)
     quiet.iteration(1, 2, [1.0], [2.0])
     quiet.note("nothing")
+    quiet.saved("out.png")
     assert capsys.readouterr() == ("", "")
     assert Reporter().stream is None
 
 
-def test_the_progress_bar_only_on_a_terminal_and_cleared_before_a_line():
+def test_the_live_line_only_on_a_terminal_cleared_and_redrawn_around_each_line():
     log = io.StringIO()
-    Reporter(log).progress(3, 6, 1.5)
+    Reporter(log).progress(3, 6, 1.5, loss=2.5)
     assert log.getvalue() == ""
     tty = Terminal()
     reporter = Reporter(tty)
     reporter.progress(0, 6, 0.0)  # no rate yet: nothing to show
     assert tty.getvalue() == ""
-    reporter.progress(3, 6, 1.5)  # half done, 3 left at 1.5/s: 2 s
-    bar = "\r[" + "#" * 15 + " " * 15 + "]"
-    assert tty.getvalue() == bar + " 3/6  1.50 it/s  0:02 left"
+    reporter.progress(3, 6, 1.5, loss=1234.5678)  # half done, 3 left at 1.5/s: 2 s
+    live = "\r[" + "#" * 15 + " " * 15 + "] 3/6  1.50 it/s  0:02 left  loss 1234.57"
+    assert tty.getvalue() == "\033[K" + live
+    # Each of the original's lines clears the live line, which comes back under it.
     reporter.iteration(3, 6, [1.0], [])
-    cleared = "\r\033[KIteration 3 / 6\n  Content 1 loss: 1.000000\n  Total loss: 1.000000\n"
-    assert tty.getvalue() == bar + " 3/6  1.50 it/s  0:02 left" + cleared
-    reporter.progress(6, 6, 0.01)
-    assert tty.getvalue().endswith("\r[" + "#" * 30 + "] 6/6  0.01 it/s  0:00 left")
+    block = ["Iteration 3 / 6", "  Content 1 loss: 1.000000", "  Total loss: 1.000000"]
+    assert tty.getvalue() == "\033[K" + live + "".join(f"\r\033[K{b}\n{live}" for b in block)
+    # The last line ends it.
+    reporter.saved("out.png")
+    assert tty.getvalue().endswith(live + "\r\033[KSaved out.png\n")
+    reporter.note("after")
+    assert tty.getvalue().endswith("Saved out.png\nafter\n")
+    tty.truncate(0)
+    tty.seek(0)
+    reporter.progress(6, 6, 0.01)  # no loss given
+    assert tty.getvalue() == "\033[K\r[" + "#" * 30 + "] 6/6  0.01 it/s  0:00 left"
 
 
 def test_text_progress_draws_only_on_a_terminal():
