@@ -7,6 +7,7 @@ through `stylizer.run` on the tiny model, byte for byte against an uninterrupted
 import io
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,7 +171,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused(config):
 def test_resume_is_byte_identical(quiet_run, optimizer):
     config = quiet_run.replace(optimizer=optimizer, learning_rate=1.0)
     stylizer.run(config)
-    whole = open(quiet_run.output_image, "rb").read()
+    whole = Path(quiet_run.output_image).read_bytes()
     os.unlink(quiet_run.output_image)
     log = io.StringIO()
     # Checkpoints at 4 and, on the stop, at 6; the run ends at 6 of 12.
@@ -182,11 +183,11 @@ def test_resume_is_byte_identical(quiet_run, optimizer):
     assert "Stopped at iteration 6" in log.getvalue()
     ckpt = checkpoint.checkpoint_dir(quiet_run.output_image)
     # A checkpoint cut short by a kill: files that latest.json does not name are ignored.
-    open(os.path.join(ckpt, "ckpt-9-00000000.index"), "wb").write(b"half")
+    Path(ckpt, "ckpt-9-00000000.index").write_bytes(b"half")
     log = io.StringIO()
     stylizer.run(config.replace(resume=True), Reporter(log))
     assert "Resuming from iteration 6" in log.getvalue()
-    assert open(quiet_run.output_image, "rb").read() == whole
+    assert Path(quiet_run.output_image).read_bytes() == whole
 
 
 def test_resume_refuses_a_missing_or_foreign_checkpoint(quiet_run):

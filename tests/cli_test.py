@@ -8,6 +8,7 @@ TensorFlow run concurrently (`processes.run_all`).
 import dataclasses
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from absl import flags
@@ -214,9 +215,9 @@ def test_sigterm_checkpoint_and_resume_equal_an_uninterrupted_run(quiet_run):
     assert sorted(os.listdir(os.path.dirname(quiet_run.output_image))) == ["out.ckpt", "out.png"]
     adam = quiet_run.replace(optimizer="adam", learning_rate=1.0, num_iterations=stopped + 7)
     stylizer.run(adam.replace(resume=True))
-    resumed = open(quiet_run.output_image, "rb").read()
+    resumed = Path(quiet_run.output_image).read_bytes()
     stylizer.run(adam)
-    assert open(quiet_run.output_image, "rb").read() == resumed
+    assert Path(quiet_run.output_image).read_bytes() == resumed
 
 
 def test_cli_end_to_end(tiny_run, tmp_path):

@@ -36,6 +36,7 @@ def test_missing_files_and_ranges_past_the_end_fail(server):
         with pytest.raises(urllib.error.HTTPError) as info:
             get(url, start)
         assert info.value.code == code
+        info.value.close()  # the error holds the response open
 
 
 def test_a_dropped_connection_and_a_server_that_ignores_range(server):

@@ -12,7 +12,8 @@ def test_opencv_files_are_rgb_both_ways(tmp_path):
     rgb = np.zeros((2, 3, 3), np.uint8)
     rgb[..., 0] = 200  # red only
     oracles.opencv_write(tmp_path / "red.png", rgb)
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "red.png")), rgb)
+    with Image.open(tmp_path / "red.png") as image:
+        np.testing.assert_array_equal(np.asarray(image), rgb)
     Image.fromarray(rgb).save(tmp_path / "pil.png")
     np.testing.assert_array_equal(oracles.opencv_read(tmp_path / "pil.png"), rgb)
 
@@ -24,9 +25,8 @@ def test_opencv_16_bit_png_round_trip(tmp_path, channels):
     read = oracles.opencv_read(tmp_path / "deep.png", unchanged=True)
     np.testing.assert_array_equal(read.reshape(values.shape), values)
     if channels == 3:  # PIL reads 16-bit RGB as 8 bits: the high bytes, in RGB order
-        np.testing.assert_array_equal(
-            np.asarray(Image.open(tmp_path / "deep.png")), (values >> 8).astype(np.uint8)
-        )
+        with Image.open(tmp_path / "deep.png") as image:
+            np.testing.assert_array_equal(np.asarray(image), (values >> 8).astype(np.uint8))
 
 
 def test_opencv_area_resize_averages_whole_blocks():

@@ -47,7 +47,8 @@ def test_worker_run_summary_table_and_plot(tiny_vgg, tmp_path):
     row = report["sizes"][32]["ours"]
     assert row["evaluations"] == 4 and row["per_eval_median_s"] == job["per_eval"][0]
     assert any(line.startswith("32 | tf_style |") for line in printed)
-    assert Image.open(tmp_path / "loss_vs_time.png").size == (900, 560)
+    with Image.open(tmp_path / "loss_vs_time.png") as plot:
+        assert plot.size == (900, 560)
     # -report_only: the saved jobs give the same summary again.
     again = finish(Flags, json.loads((tmp_path / "benchmark.json").read_text())["jobs"])
     assert again["sizes"][32]["ours"] == row
