@@ -10,6 +10,7 @@ from tests.optimizers.problems import (
     nan_beyond,
     np_adam,
     np_lbfgs,
+    resumed,
     tf_objective,
 )
 from tf_style import optimizers
@@ -45,13 +46,10 @@ def test_checkpoint_restores_the_whole_state(name, tmp_path):
     opt.run(5)
     path = tf.train.Checkpoint(optimizer=opt).write(str(tmp_path / "ckpt"))
     opt.run(6)
-    resumed = optimizers.make_optimizer(
-        name, problem.objective, np.zeros(SHAPE), num_correction=3, learning_rate=0.01
-    )
-    tf.train.Checkpoint(optimizer=resumed).read(path).assert_consumed()
-    resumed.run(6)
-    np.testing.assert_array_equal(resumed.image.numpy(), opt.image.numpy())
-    assert resumed.evaluations == opt.evaluations
+    again = resumed(path, name, problem, num_correction=3, learning_rate=0.01)
+    again.run(6)
+    np.testing.assert_array_equal(again.image.numpy(), opt.image.numpy())
+    assert again.evaluations == opt.evaluations
 
 
 def test_run_counts_are_checked():

@@ -7,6 +7,8 @@ not from tf_style's code.
 import numpy as np
 import tensorflow as tf
 
+from tf_style import optimizers
+
 SHAPE = (1, 4, 4, 3)  # a tiny image
 
 
@@ -129,6 +131,13 @@ def evaluated_images(opt, n):
         opt.run(1)
         images.append(opt.image.numpy().ravel())
     return np.array(images)
+
+
+def resumed(path, name, problem, **options):
+    """A new optimizer `name` of `problem`, made from zeros, with the state saved at `path`."""
+    optimizer = optimizers.make_optimizer(name, problem.objective, np.zeros(SHAPE), **options)
+    tf.train.Checkpoint(optimizer=optimizer).read(path).assert_consumed()
+    return optimizer
 
 
 def nan_beyond(problem, limit):

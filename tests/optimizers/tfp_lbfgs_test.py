@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.optimizers.problems import SHAPE, make_problem, nan_beyond, quadratic_fg
+from tests.optimizers.problems import SHAPE, make_problem, nan_beyond, quadratic_fg, resumed
 from tf_style import optimizers
 
 
@@ -34,11 +34,10 @@ def test_tfp_lbfgs_chunks_checkpoint_and_retracing(tmp_path):
     assert chunked.iterations == whole.iterations == 12
     assert chunked.evaluations == whole.evaluations
     np.testing.assert_array_equal(chunked.image.numpy(), whole.image.numpy())
-    resumed = optimizers.make_optimizer("tfp_lbfgs", problem.objective, np.zeros(SHAPE))
-    tf.train.Checkpoint(optimizer=resumed).read(path).assert_consumed()
-    resumed.run(5)
-    np.testing.assert_array_equal(resumed.image.numpy(), whole.image.numpy())
-    assert resumed.evaluations == whole.evaluations
+    again = resumed(path, "tfp_lbfgs", problem)
+    again.run(5)
+    np.testing.assert_array_equal(again.image.numpy(), whole.image.numpy())
+    assert again.evaluations == whole.evaluations
 
 
 def test_tfp_lbfgs_line_search_backs_off_from_nan():
