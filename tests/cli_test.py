@@ -220,6 +220,7 @@ def test_sigterm_checkpoint_and_resume_equal_an_uninterrupted_run(quiet_run):
     assert Path(quiet_run.output_image).read_bytes() == resumed
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tiny_run, tmp_path):
     out = tmp_path / "cli.png"
     args = [

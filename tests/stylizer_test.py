@@ -152,7 +152,10 @@ def test_original_colors_keep_the_contents_chroma(base, images):
     np.testing.assert_allclose((final @ yuv.T)[..., 1:], (content @ yuv.T)[..., 1:], atol=1e-4)
 
 
-@pytest.mark.parametrize("optimizer,title", [("adam", "ADAM"), ("tfp_lbfgs", "TFP L-BFGS")])
+@pytest.mark.parametrize(
+    "optimizer,title",
+    [("adam", "ADAM"), pytest.param("tfp_lbfgs", "TFP L-BFGS", marks=pytest.mark.slow)],
+)
 def test_other_optimizers(base, optimizer, title):
     final, log = run(base.replace(optimizer=optimizer, num_iterations=4, learning_rate=1.0))
     assert f"Running optimization with {title}" in log
@@ -202,7 +205,9 @@ def test_luminance_transfer_keeps_the_contents_chroma(base, images, optimizer):
     assert np.abs((final @ yuv.T)[..., 0] - (content @ yuv.T)[..., 0]).max() > 1e-3
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "tfp_lbfgs"])
+@pytest.mark.parametrize(
+    "optimizer", ["lbfgs", "adam", pytest.param("tfp_lbfgs", marks=pytest.mark.slow)]
+)
 def test_colour_match_with_several_styles_and_every_optimizer(base, images, optimizer):
     two = f"{images['style1']},{images['style2']}"
     cfg = base.replace(color_transfer="match", style_image=two, optimizer=optimizer)
@@ -215,6 +220,7 @@ def test_colour_match_with_several_styles_and_every_optimizer(base, images, opti
         assert np.abs(matched - plain).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, monkeypatch):
     from tf_style.objective import Objective
 
@@ -246,6 +252,7 @@ def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, monk
     np.testing.assert_array_equal(other, kept.run(base.replace(seed=5)))
 
 
+@pytest.mark.slow
 def test_stylize_takes_paths_pil_and_arrays(base, images, tmp_path):
     from PIL import Image
 
@@ -310,6 +317,7 @@ def losses_by_iteration(log):
     return [float(line.split(": ")[1]) for line in log.splitlines() if "Total loss" in line]
 
 
+@pytest.mark.slow
 def test_bfloat16_lbfgs_starts_with_float32_evaluations(base, images, monkeypatch):
     from tf_style import memory, optimizers
 

@@ -119,6 +119,7 @@ def test_download_tool_exits_1_with_the_fix_first_on_a_dead_url(tmp_path):
     assert str(tmp_path / "home" / "vgg19") in fix and "refused" in tried.lower()
 
 
+@pytest.mark.slow
 def test_download_tool_fetches_from_a_mirror_of_your_own_and_converts(server, tmp_path):
 
     # vgg19_normalized publishes no size or checksum, so a synthetic stand-in is accepted; its

@@ -1,9 +1,12 @@
 """Tests for tools/benchmark/caffe_import.py: each import step in a fresh process."""
 
+import pytest
+
 from tf_style import caffe
 from tools.benchmark import caffe_import, caffe_steps
 
 
+@pytest.mark.slow
 def test_caffe_import_steps_run_in_fresh_processes(tiny_vgg, tmp_path, monkeypatch):
     proto, model = tiny_vgg
     converted = tmp_path / "tiny.tfstyle"

@@ -11,6 +11,7 @@ from tools.benchmark import runner
 from tools.benchmark.report import finish
 
 
+@pytest.mark.slow
 def test_worker_run_summary_table_and_plot(tiny_vgg, tmp_path):
     """One tiny run through a fresh worker process, then the summary, the table and the plot."""
     _, model = tiny_vgg
