@@ -59,7 +59,7 @@ def test_the_rule_by_example():
     assert module_of("tests/tools/benchmark/stats_test.py") == "tools/benchmark/stats.py"
 
 
-def test_every_module_has_a_mirror():
+def test_every_module_has_a_test_file():
     modules = relative((ROOT / "tf_style").rglob("*.py"))
     missing = [m for m in modules if m not in UNTESTED and not (ROOT / mirror(m)).is_file()]
     assert not missing, {m: mirror(m) for m in missing}

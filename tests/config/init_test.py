@@ -50,3 +50,15 @@ def test_settings_are_the_options_with_a_tag():
     assert not {"output_image", "resume", "checkpoint_iter", "jit"} & set(state)
     assert state["image_size"] == 64 and state["style_image"] == ("a.jpg", "b.jpg")
     assert list(state) == [f.name for f in dataclasses.fields(config) if f.name in state]
+
+
+def test_scales_auto_are_a_factor_sqrt2_apart_up_to_the_image_size():
+    assert StyleConfig(scales="auto", image_size=512).scales == (128, 181, 256, 362, 512)
+    assert StyleConfig(scales="auto", image_size=384).scales == (136, 192, 272, 384)
+    for size in (100, 128, 700, 2048):
+        sizes = StyleConfig(scales="auto", image_size=size).scales
+        assert sizes[-1] == size and sizes[0] <= 128 + 128 // 2
+        ratios = [b / a for a, b in zip(sizes, sizes[1:])]
+        assert all(abs(r - 2**0.5) < 0.01 for r in ratios), ratios
+    with pytest.raises(ConfigError, match="-scale_iterations has 2 values for 4 -scales"):
+        StyleConfig(scales="auto", image_size=384, scale_iterations="5,5")

@@ -12,8 +12,10 @@ def test_our_options_are_in_their_own_group_after_the_originals():
     ours = [f.name for f in declared]
     assert {"color_transfer", "scales", "checkpoint_iter", "resume", "jobs"} <= set(ours)
     assert {f.metadata["group"] for f in declared} == {"tf_style options"}
-    assert not set(ours) & {f.name for f in dataclasses.fields(OriginalOptions)}
-    assert [f.name for f in dataclasses.fields(StyleConfig)][-len(ours) :] == ours
+    original = [f.name for f in dataclasses.fields(OriginalOptions)]
+    assert not set(ours) & set(original)
+    after = [f.name for f in dataclasses.fields(StyleConfig)][len(original) :]
+    assert after[: len(ours)] == ours
 
 
 def test_our_defaults_change_nothing_the_original_did():

@@ -117,18 +117,6 @@ def test_layer_weights_need_one_value_per_layer_once_the_layers_are_known():
         check_layer_weights(StyleConfig(content_layer_weights="1,2"))
 
 
-def test_scales_auto_are_a_factor_sqrt2_apart_up_to_the_image_size():
-    assert StyleConfig(scales="auto", image_size=512).scales == (128, 181, 256, 362, 512)
-    assert StyleConfig(scales="auto", image_size=384).scales == (136, 192, 272, 384)
-    for size in (100, 128, 700, 2048):
-        sizes = StyleConfig(scales="auto", image_size=size).scales
-        assert sizes[-1] == size and sizes[0] <= 128 + 128 // 2
-        ratios = [b / a for a, b in zip(sizes, sizes[1:])]
-        assert all(abs(r - 2**0.5) < 0.01 for r in ratios), ratios
-    with pytest.raises(ConfigError, match="-scale_iterations has 2 values for 4 -scales"):
-        StyleConfig(scales="auto", image_size=384, scale_iterations="5,5")
-
-
 def test_seamless_excludes_padding_and_tiles():
     with pytest.raises(ConfigError, match="leave out -padding"):
         StyleConfig(seamless=1, padding="reflect")
