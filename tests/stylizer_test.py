@@ -352,6 +352,7 @@ def test_bfloat16_lbfgs_starts_with_float32_evaluations(base, images, monkeypatc
     assert abs(losses_by_iteration(lean)[1] / float32[1] - 1) > 1e-5
 
 
+@pytest.mark.slow
 def test_layer_weights_scale_exactly_the_printed_losses(base):
     weights = (2.0, 0.5, 4.0, 1.0, 0.25)  # powers of two: the products are exact
     seen = {}

@@ -109,7 +109,9 @@ def test_dot_multiplies_in_float32_and_accumulates_in_float64():
     assert base.dot(a, ones, tf.float32).dtype == tf.float32
 
 
-@pytest.mark.parametrize("name", ["lbfgs", "adam", "tfp_lbfgs"])
+@pytest.mark.parametrize(
+    "name", ["lbfgs", "adam", pytest.param("tfp_lbfgs", marks=pytest.mark.slow)]
+)
 def test_average_decay_is_the_bias_corrected_moving_average_of_the_iterates(name):
     decay = 0.8
     opt = optimizers.make_optimizer(
