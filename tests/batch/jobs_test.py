@@ -58,3 +58,40 @@ def test_jobs_options():
         StyleConfig(tpu="local")
     with pytest.raises(errors.JobError, match="tfp_lbfgs is for single runs"):
         batch.run_jobs(StyleConfig(jobs="x.csv", optimizer="tfp_lbfgs"))
+
+
+HEADER = "content_image,style_image,output_image,seed\n"
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("c.png,s.png\n", "line 2 has 2 cells and the header 4; give one cell per column"),
+        ("c.png,s.png,o.png,1,2\n", "line 2 has 5 cells and the header 4"),
+        ("c.png,,o.png,1\n", "line 2: the style_image cell is empty; every job needs one"),
+        (" ,s.png,o.png,\n", "line 2: the content_image cell is empty"),
+    ],
+)
+def test_each_row_needs_one_cell_per_column_and_its_images(base, tmp_path, row, message):
+    path = tmp_path / "rows.csv"
+    path.write_text(HEADER + row)
+    with pytest.raises(errors.JobError) as info:
+        batch.read_jobs(base.replace(jobs=str(path)))
+    assert str(info.value).startswith(f"-jobs {path} {message}")
+    assert "\n" not in str(info.value)
+
+
+def test_a_csv_must_be_utf8_and_may_open_with_a_byte_order_mark(base, images, tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(HEADER.encode() + "caf\xe9.png,s.png,o.png,1\n".encode("latin-1"))
+    with pytest.raises(errors.JobError) as info:
+        batch.read_jobs(base.replace(jobs=str(latin)))
+    assert str(info.value) == (
+        f"-jobs {latin} line 2: byte 0xe9 is not UTF-8 text; save the file as UTF-8 "
+        '("CSV UTF-8" in a spreadsheet)'
+    )
+    marked = tmp_path / "marked.csv"
+    row = f"{images['content']},{images['style1']},o.png,7\n"
+    marked.write_bytes(b"\xef\xbb\xbf" + (HEADER + row).encode())
+    (job,) = batch.read_jobs(base.replace(jobs=str(marked)))
+    assert (job.content_image, job.seed) == (str(images["content"]), 7)
