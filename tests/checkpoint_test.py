@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import checkpoint, fileio, optimizers, stylizer
+from tf_style import checkpoint, errors, fileio, optimizers, stylizer
 from tf_style.config import StyleConfig
 from tf_style.report import Reporter
 
@@ -162,6 +162,66 @@ def test_a_checkpoint_that_does_not_fit_is_refused(config):
     for other in (small_optimizer("adam"), smaller):
         with pytest.raises(checkpoint.CheckpointError, match="does not fit this run"):
             checkpoint.restore(prefix, other)
+
+
+def test_a_failed_write_is_a_write_error_and_keeps_the_previous_checkpoint(config, monkeypatch):
+    opt = small_optimizer()
+    opt.run(2)
+    whole = checkpoint.save(config, opt)
+    opt.run(2)
+
+    def full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio, "write_atomically", full)
+    with pytest.raises(errors.WriteError) as info:
+        checkpoint.save(config, opt)
+    monkeypatch.undo()
+    folder = checkpoint.checkpoint_dir(config.output_image)
+    assert str(info.value) == (
+        f"could not write a checkpoint into {folder} (No space left on device); free some "
+        "space, or run without -checkpoint_iter"
+    )
+    # Nothing of the failed checkpoint is left; the previous one is whole and still named.
+    prefix = os.path.basename(whole)
+    assert all(f == "latest.json" or f.startswith(prefix + ".") for f in files(config))
+    assert checkpoint.find(config) == whole
+    checkpoint.restore(whole, small_optimizer(x0=np.zeros(SHAPE)))
+
+
+def test_a_damaged_checkpoint_is_refused_naming_its_folder(config):
+    opt = small_optimizer()
+    opt.run(3)
+    prefix = checkpoint.save(config, opt)
+    (data,) = [f for f in files(config) if ".data-" in f]
+    path = os.path.join(checkpoint.checkpoint_dir(config.output_image), data)
+    with open(path, "r+b") as file:
+        file.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(checkpoint.CheckpointError) as info:
+        checkpoint.restore(prefix, small_optimizer(x0=np.zeros(SHAPE)))
+    message = str(info.value)
+    folder = checkpoint.checkpoint_dir(config.output_image)
+    assert message.startswith(f"-resume: the checkpoint in {folder} is damaged or does not fit")
+    assert message.endswith(f"delete {folder} to start afresh") and "\n" not in message
+
+
+def test_a_checkpoint_past_the_end_of_the_run_is_refused(config):
+    opt = small_optimizer()
+    opt.run(5)
+    checkpoint.save(config, opt)
+    assert checkpoint.find(config.replace(num_iterations=5))
+    past = "has done 5 iterations, more than -num_iterations 3; give -num_iterations 5 or more"
+    with pytest.raises(checkpoint.CheckpointError, match=past):
+        checkpoint.find(config.replace(num_iterations=3))
+
+
+def test_a_file_where_the_checkpoint_folder_goes_is_refused_before_a_run(config, tmp_path):
+    checkpoint.check_writable(config.replace(checkpoint_iter=5))  # nothing there yet
+    (tmp_path / "out.ckpt").write_text("not a folder")
+    checkpoint.check_writable(config)  # no checkpoints asked for: no matter
+    for asked in ({"checkpoint_iter": 5}, {"resume": True}):
+        with pytest.raises(checkpoint.CheckpointError, match="out.ckpt, which exists and is not"):
+            checkpoint.check_writable(config.replace(**asked))
 
 
 # Through a whole run.
