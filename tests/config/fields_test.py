@@ -27,6 +27,7 @@ def test_every_option_is_in_a_group_and_the_groups_keep_the_originals_order():
         "Other options",
         "tf_style options",
         "Quality options",
+        "Spatial control options",
     )
     options = dataclasses.fields(StyleConfig)
     assert {f.metadata["group"] for f in options} == set(fields.GROUPS)
