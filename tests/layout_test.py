@@ -20,6 +20,7 @@ UNTESTED = {
 # Test files about the repository, or a real model, rather than one module.
 WHOLE = {
     "tests/caffe/open_nsfw_test.py": "the real open_nsfw ResNet (caffe.load_model) vs OpenCV",
+    "tests/caffe/fuzz_test.py": "the Caffe readers (wire, prototxt, converted, builder) fuzzed",
     "tests/architecture_test.py": "docs/architecture.md names every module; module sizes",
     "tests/configs_test.py": "every preset in configs/ parses",
     "tests/docs_test.py": "the docs' option list, links and citations",
