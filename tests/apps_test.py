@@ -29,6 +29,7 @@ TOOLS = {
 REQUESTS = ("-help", "--help", "-helpshort")
 
 
+@pytest.mark.slow
 def test_every_tool_prints_its_usage_and_exits_0():
     started = {
         (tool, request): processes.start([*command, request])
