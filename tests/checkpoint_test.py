@@ -227,7 +227,7 @@ def test_a_file_where_the_checkpoint_folder_goes_is_refused_before_a_run(config,
 # Through a whole run.
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+@pytest.mark.parametrize("optimizer", [pytest.param("lbfgs", marks=pytest.mark.slow), "adam"])
 def test_resume_is_byte_identical(quiet_run, optimizer):
     config = quiet_run.replace(optimizer=optimizer, learning_rate=1.0)
     stylizer.run(config)

@@ -199,6 +199,7 @@ def stop_iteration(line):
     return int(line.split(" at iteration ")[1].split()[0])
 
 
+@pytest.mark.slow
 def test_sigint_saves_the_current_image(quiet_run):
     code, err = interrupted(quiet_run, signal.SIGINT)
     line = processes.assert_one_line(code, err, 130, "SIGINT", quiet_run.output_image)

@@ -45,6 +45,7 @@ def test_the_callback_sees_every_mark_and_the_image(quiet_run):
     np.testing.assert_allclose(seen[-1].image(), final)  # computed when asked for
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_last_finite_image(quiet_run):
     command = processes.cli_for(quiet_run, optimizer="adam", learning_rate=1e30)
     code, _, err = processes.run_all([command])[0]

@@ -412,6 +412,7 @@ def test_damaged_converted_file_gives_only_caffe_errors(work, data):
     _caffe_errors_only(lambda: converted.read(path))
 
 
+@pytest.mark.slow
 @_settings(examples=300, seconds=30)
 @given(st.data())
 def test_damaged_files_build_a_model_or_give_a_caffe_error(work, data):

@@ -175,6 +175,7 @@ print(peak() - before)
 """
 
 
+@pytest.mark.slow
 def test_lbfgs_history_memory_grows_with_the_pairs_kept():
     done = processes.run(
         processes.snippet(_HISTORY_MEMORY), check=True, env={"TF_CPP_MIN_LOG_LEVEL": "2"}
