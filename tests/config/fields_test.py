@@ -19,16 +19,17 @@ def test_opt_declares_the_default_group_help_and_tags():
 
 def test_every_option_is_in_a_group_and_the_groups_keep_the_originals_order():
     # The original README's groups in its order, then ours.
-    assert fields.GROUPS == (
+    assert fields.GROUPS[:6] == (
         "Options",
         "Optimization options",
         "Output options",
         "Layer options",
         "Other options",
         "tf_style options",
-        "Quality options",
-        "Spatial control options",
     )
+    # Each group of ours after them once: quality, spatial control, tiling, ...
+    assert {"Quality options", "Spatial control options", "Tiling options"} <= set(fields.GROUPS)
+    assert len(set(fields.GROUPS)) == len(fields.GROUPS)
     options = dataclasses.fields(StyleConfig)
     assert {f.metadata["group"] for f in options} == set(fields.GROUPS)
     assert {t for f in options for t in f.metadata["tags"]} == {fields.GRAPH, fields.CHECKPOINT}
