@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tf_style import caffe, memory
+from tf_style import caffe, memory, stylizer
 from tf_style.features import build_extractor
 from tf_style.testing import caffe_writer, processes
 
@@ -56,11 +56,15 @@ def test_activation_peak_by_hand(tiny_vgg):
 
 
 def test_check_fits_names_the_fixes_in_order(extractor, monkeypatch):
-    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 1 << 20)
+    # Room for the L-BFGS history and the image buffers, not for the network: every fix, most
+    # effective first, a tile size among them.
+    state = memory.image_state_bytes(600, 800, "lbfgs", 100)
+    have = state + memory.RUNTIME_BYTES // 2
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": have)
     with pytest.raises(memory.MemoryEstimateError) as info:
         memory.check_fits(extractor, 600, 800, device="/GPU:0")
     message = str(info.value)
-    assert "\n" not in message and "800x600" in message and "but 1 MiB is available" in message
+    assert "\n" not in message and "800x600" in message and f"but {memory._gib(have)}" in message
     fixes = ["-lbfgs_num_correction 5 or -optimizer adam", "-recompute", "-image_size"]
     positions = [message.index(fix) for fix in fixes]
     assert positions == sorted(positions)
@@ -69,9 +73,23 @@ def test_check_fits_names_the_fixes_in_order(extractor, monkeypatch):
     assert "on /job:localhost/device:CPU:0" in str(info.value)
     assert "-recompute" in str(info.value) and "-lbfgs_num_correction 5" in str(info.value)
     # What is already chosen is not suggested again.
+    have = memory.image_state_bytes(600, 800, "adam", 100) + memory.RUNTIME_BYTES // 2
     with pytest.raises(memory.MemoryEstimateError) as info:
         memory.check_fits(extractor, 600, 800, optimizer="adam", recompute=True, device="GPU:0")
     assert "-recompute" not in str(info.value) and "-image_size" in str(info.value)
+
+
+def test_a_history_that_alone_does_not_fit_says_so_and_what_fits(extractor, monkeypatch):
+    # 8192 px with 100 pairs: 2 x 100 copies of a 0.6 GiB image, whatever the tiles.
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 20 << 30)
+    with pytest.raises(memory.MemoryEstimateError) as info:
+        memory.check_fits(extractor, 6144, 8192, tile=(768, 768))
+    message = str(info.value)
+    image = 3 * 6144 * 8192 * 4
+    state = (200 + memory.IMAGE_BUFFERS) * image
+    assert f"needs about {memory._gib(state)} for the lbfgs history of 100 pairs alone" in message
+    fit = (10 << 30) // image - memory.IMAGE_BUFFERS
+    assert f"use -lbfgs_num_correction {fit // 2} or -optimizer adam" in message
 
 
 def test_check_fits_passes_when_it_fits_or_memory_is_unknown(extractor, monkeypatch):
@@ -122,3 +140,11 @@ def test_estimate_is_near_the_measured_peak(tmp_path):
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["peak"] / 1.5 < result["estimate"] < result["peak"] * 1.5
+
+
+def test_a_run_that_cannot_fit_stops_before_allocating(tiny_run, tmp_path, monkeypatch):
+    # Room for the images and the optimizer's state, not for the runtime and the network.
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 100 << 20)
+    with pytest.raises(memory.MemoryEstimateError, match="-lbfgs_num_correction 5"):
+        stylizer.run(tiny_run)
+    assert list(tmp_path.iterdir()) == []

@@ -294,12 +294,15 @@ def _reconfigured(model: keras.Model, edit) -> keras.Model:
 
 
 def _padding_edit(mode: str):
-    """-padding: the convolutions that pad take `mode` instead of Caffe's zeros."""
-    from tf_style.caffe import CaffeConvolution
+    """-padding: the convolutions that pad take `mode` instead of Caffe's zeros; with
+    "circular" (-seamless) the pooling layers wrap around too."""
+    from tf_style.caffe import CaffeConvolution, CaffePooling
 
     def edit(layer, config):
         if isinstance(layer, CaffeConvolution) and any(layer.pad):
             return {"padding_mode": mode}
+        if isinstance(layer, CaffePooling) and mode == "circular":
+            return {"padding_mode": "circular"}
         return None
 
     return edit

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tf_style import checkpoint, color, image_io, provenance, report
+from tf_style import checkpoint, color, image_io, provenance, report, tiling
 from tf_style.config import StyleConfig
 from tf_style.errors import NonFiniteError, WriteError
 
@@ -46,10 +46,14 @@ Callback = Callable[[Progress], "bool | None"]
 
 
 def chunk_marks(
-    num_iterations: int, print_iter: int, save_iter: int, checkpoint_iter: int = 0
+    num_iterations: int,
+    print_iter: int,
+    save_iter: int,
+    checkpoint_iter: int = 0,
+    max_chunk: int = MAX_CHUNK,
 ) -> list[int]:
     """The iterations after which the original prints or saves, checkpoints and chunk ends."""
-    marks = set(range(MAX_CHUNK, num_iterations, MAX_CHUNK)) | {num_iterations}
+    marks = set(range(max_chunk, num_iterations, max_chunk)) | {num_iterations}
     for every in (print_iter, save_iter, checkpoint_iter):
         if every > 0:
             marks.update(range(every, num_iterations + 1, every))
@@ -137,7 +141,12 @@ def optimize(
     board = report.TensorBoardLog(config.log_dir) if write and config.log_dir else None
     done = saved_at = first = optimizer.iterations  # not 0 after -resume
     start = time.perf_counter()
-    for mark in chunk_marks(n, config.print_iter, config.save_iter, config.checkpoint_iter):
+    # A tiled evaluation takes minutes at print sizes: one per chunk keeps the live line going.
+    tiled = isinstance(objective, tiling.TiledObjective)
+    marks = chunk_marks(
+        n, config.print_iter, config.save_iter, config.checkpoint_iter, 1 if tiled else MAX_CHUNK
+    )
+    for mark in marks:
         if mark <= done:
             continue
         _, aux = optimizer.run(mark - done)

@@ -132,21 +132,38 @@ def statistics(features: tf.Tensor, kind: str, mask: tf.Tensor | None = None):
     the squared weights, and the weighted mean and covariance; an all-ones mask gives exactly
     the unmasked statistics.
     """
+    return from_moments(kind, *moments(features, kind, mask))
+
+
+def moments(features: tf.Tensor, kind: str, mask: tf.Tensor | None = None):
+    """(the positions' total weight, the weighted sum of the features or None for `gram`, the
+    weighted sum of their outer products) of a feature map; each position weighs the square of
+    its `mask` value (1 without one). Sums of these over the parts of an image (tiles) are the
+    whole image's: `from_moments` turns them into `statistics`."""
     f = _f32(features)
-    channels = tf.shape(f)[-1]
-    f = tf.reshape(f, [-1, channels])
+    f = tf.reshape(f, [-1, tf.shape(f)[-1]])
     if mask is None:
         count = tf.cast(tf.shape(f)[0], tf.float32)
     else:
         m = tf.reshape(_f32(mask), [-1, 1])
         f = f * m
         count = tf.reduce_sum(tf.square(m))
+    # With a mask f holds m f: sum m^2 f = (m f)^T m, and the outer products are Gram(m f).
+    first = None
+    if kind != "gram":
+        first = tf.reduce_sum(f if mask is None else f * m, axis=0)
+    return count, first, _gram(f)
+
+
+def from_moments(kind: str, count, first, second):
+    """`statistics` from `moments` (or their sums)."""
+    channels = tf.cast(tf.shape(second)[0], tf.float32)
+    # A mask may leave no weight at all (a tile outside a region): statistics of nothing are 0.
+    count = tf.maximum(count, 1e-30)
     if kind == "gram":
-        return (_gram(f) / (count * tf.cast(channels, tf.float32)),)
-    # With a mask f holds m f: sum m^2 f = (m f)^T m, and the second moment is Gram(m f).
-    mean = tf.reduce_sum(f if mask is None else f * m, axis=0) / count
-    covariance = _gram(f) / count - mean[:, None] * mean[None, :]
-    return mean, covariance
+        return (second / (count * channels),)
+    mean = first / count
+    return mean, second / count - mean[:, None] * mean[None, :]
 
 
 def blend(parts: Sequence[tuple[tf.Tensor, ...]], weights: Sequence[float]):
@@ -267,7 +284,7 @@ def style_loss(
     return _f32(weight) * distance(_f32(features), *map(_f32, target))
 
 
-def tv_loss(image: tf.Tensor, weight: float | tf.Tensor) -> tf.Tensor:
+def tv_loss(image: tf.Tensor, weight: float | tf.Tensor, wrap: bool = False) -> tf.Tensor:
     """Squared total-variation loss of the original (docs/semantics.md#total-variation).
 
     ``weight / 2 * sum(a^2 + b^2)`` with ``a = x[i, j] - x[i, j+1]`` and ``b = x[i, j] - x[i+1, j]``
@@ -276,14 +293,22 @@ def tv_loss(image: tf.Tensor, weight: float | tf.Tensor) -> tf.Tensor:
     does. The original never reports this value (its module's forward is the identity); its
     gradient equals that backward.
 
+    With `wrap` (-seamless, an addition) the differences run around the edges too, over every
+    pixel: the last column's right neighbour is the first column.
+
     Args:
         image: ``[1, H, W, C]`` (the original hard-wires C = 3).
         weight: the TV weight.
+        wrap: the image is a torus (a tileable texture).
 
     Returns:
         A float32 scalar.
     """
     x = _f32(image)
+    if wrap:
+        a = x - tf.roll(x, -1, axis=2)
+        b = x - tf.roll(x, -1, axis=1)
+        return 0.5 * _f32(weight) * tf.reduce_sum(tf.square(a) + tf.square(b))
     corner = x[:, :-1, :-1, :]
     a = corner - x[:, :-1, 1:, :]
     b = corner - x[:, 1:, :-1, :]

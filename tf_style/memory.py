@@ -140,6 +140,7 @@ def estimate_peak_bytes(
     recompute: bool = False,
     precision: str = "float32",
     guided_terms: int = 0,
+    tile: tuple[int, int] | None = None,
 ) -> int:
     """Estimated peak memory of a run at this image size, in bytes (errs on the high side).
 
@@ -155,27 +156,61 @@ def estimate_peak_bytes(
         guided_terms: style terms guided by output masks (-style_masks, region maps): each
             keeps its masked copy of every style layer's activations (float32) for the
             backward pass.
+        tile: the (height, width) of a tile (-tile_size): the network sees one tile at a time,
+            while the whole image's content activations and gradient stay.
     """
-    pixels = 3 * height * width * 4
     history = {"lbfgs": 2 * num_correction, "tfp_lbfgs": 4 * num_correction, "adam": 2}
     if optimizer not in history:
         raise ValueError(f"optimizer must be one of {', '.join(history)}, not {optimizer!r}")
+    return (
+        image_state_bytes(height, width, optimizer, num_correction)
+        + network_bytes(
+            extractor,
+            *(tile or (height, width)),
+            recompute=recompute,
+            precision=precision,
+            guided_terms=guided_terms,
+        )
+        + (_content_bytes(extractor, height, width) + 3 * height * width * 4 if tile else 0)
+    )
+
+
+def image_state_bytes(height: int, width: int, optimizer: str, num_correction: int) -> int:
+    """The image-sized buffers of a run, whatever its network or tiles: the optimizer's state
+    (the L-BFGS history: 2 x m images; TFP's: about 4 x m; Adam's 2 moments) and
+    IMAGE_BUFFERS more."""
+    history = {"lbfgs": 2 * num_correction, "tfp_lbfgs": 4 * num_correction}.get(optimizer, 2)
+    return (history + IMAGE_BUFFERS) * 3 * height * width * 4
+
+
+def network_bytes(
+    extractor: Extractor,
+    height: int,
+    width: int,
+    *,
+    recompute: bool = False,
+    precision: str = "float32",
+    guided_terms: int = 0,
+) -> int:
+    """What one evaluation of the network at this input size takes, and the process around
+    it: the runtime, the weights and their copies, the activations (see `estimate_peak_bytes`)."""
     weights = sum(_size(w.shape) * 4 for w in extractor.model.weights)
     guided = 0
     if guided_terms:
         shapes = _output_shapes(extractor.model, height, width)
         style = [extractor.names[i] for i in extractor.style]
         guided = guided_terms * sum(_size(shapes[name]) * 4 for name in style)
-    return (
-        guided
-        + RUNTIME_BYTES
-        + WEIGHT_COPIES * weights
-        + (history[optimizer] + IMAGE_BUFFERS) * pixels
-        + int(
-            activation_bytes(extractor, height, width, recompute=recompute, precision=precision)
-            * (1 if recompute else PLAIN_ACTIVATION_FACTOR)
-        )
+    activations = activation_bytes(
+        extractor, height, width, recompute=recompute, precision=precision
     )
+    factor = 1 if recompute else PLAIN_ACTIVATION_FACTOR
+    return guided + RUNTIME_BYTES + WEIGHT_COPIES * weights + int(activations * factor)
+
+
+def _content_bytes(extractor: Extractor, height: int, width: int) -> int:
+    """The content's activations at the content layers of the whole image (float32)."""
+    shapes = _output_shapes(extractor.model, height, width)
+    return sum(_size(shapes[extractor.names[i]]) * 4 for i in extractor.content)
 
 
 def available_bytes(device: str = "CPU") -> int | None:
@@ -229,10 +264,9 @@ def check_sizes_fit(
         MemoryEstimateError: names -image_size (and -style_scale), the bound and what is
             available.
     """
-    (h, w), pixels = content, 3 * content[0] * content[1]
-    history = {"lbfgs": 2 * num_correction, "tfp_lbfgs": 4 * num_correction}.get(optimizer, 2)
-    need = (history + IMAGE_BUFFERS) * pixels * 4 + sum(3 * sh * sw * 8 for sh, sw in styles)
-    need += pixels * 8
+    (h, w) = content
+    need = image_state_bytes(h, w, optimizer, num_correction) + 3 * h * w * 8
+    need += sum(3 * sh * sw * 8 for sh, sw in styles)
     have = available_bytes(device)
     if have is None or need <= have:
         return need
@@ -243,6 +277,26 @@ def check_sizes_fit(
         f"{_gib(need)} on {device} before the network is counted, and {_gib(have)} is "
         f"available; give a smaller -image_size" + (" or -style_scale" if biggest != (h, w) else "")
     )
+
+
+def tile_crop(height: int, width: int, tile: int, overlap: int | None = None) -> tuple[int, int]:
+    """The (height, width) the network sees of a tile of about `tile` pixels with its overlap
+    (a quarter of `tile` by default) on both sides, within the image."""
+    overlap = tile // 4 if overlap is None else overlap
+    return min(height, tile + 2 * overlap), min(width, tile + 2 * overlap)
+
+
+def fitting_tile(extractor: Extractor, height: int, width: int, have: int, **settings):
+    """The largest -tile_size (a multiple of 64, from 128) whose run fits in `have` bytes, or
+    None when none does."""
+    settings.pop("tile", None)
+    best = None
+    for tile in range(128, max(height, width) + 64, 64):
+        crop = tile_crop(height, width, tile)
+        if estimate_peak_bytes(extractor, height, width, tile=crop, **settings) > have:
+            break
+        best = tile
+    return best
 
 
 def check_fits(
@@ -256,24 +310,43 @@ def check_fits(
     """Raises MemoryEstimateError when the run's estimated peak exceeds the available memory.
 
     `settings` are `estimate_peak_bytes`'s (optimizer, num_correction, recompute, precision,
-    guided_terms).
+    guided_terms, tile).
 
     Returns:
         The estimate in bytes (also when the available memory is unknown).
 
     Raises:
         MemoryEstimateError: one line with the estimate, what is available, and what would
-            help, most effective first.
+            help, most effective first: a smaller history when the optimizer's state alone
+            does not fit, else the tile size that would fit.
     """
     need = estimate_peak_bytes(extractor, height, width, **settings)
     have = available_bytes(device)
     if have is None or need <= have:
         return need
+    optimizer = settings.get("optimizer", "lbfgs")
+    m = settings.get("num_correction", 100)
+    state = image_state_bytes(height, width, optimizer, m)
+    if optimizer != "adam" and state > have:
+        # The history alone takes more than there is: no tile size helps. Half of what there is
+        # for the history leaves room for the network.
+        copies = have // 2 // (3 * height * width * 4) - IMAGE_BUFFERS
+        fit = max(1, min(m - 1, copies // (2 if optimizer == "lbfgs" else 4)))
+        raise MemoryEstimateError(
+            f"a {width}x{height} image needs about {_gib(state)} for the {optimizer} history of "
+            f"{m} pairs alone, and {_gib(have)} is available on {device}; use "
+            f"-lbfgs_num_correction {fit} or -optimizer adam"
+        )
     hints = []
-    if settings.get("optimizer", "lbfgs") != "adam" and settings.get("num_correction", 100) > 5:
+    if optimizer != "adam" and m > 5:
         hints.append("-lbfgs_num_correction 5 or -optimizer adam")
     if not settings.get("recompute"):
         hints.append("-recompute")
+    tile = (
+        None if settings.get("tile") else fitting_tile(extractor, height, width, have, **settings)
+    )
+    if tile is not None:
+        hints.append(f"-tile_size {tile} (or auto)")
     hints.append("a smaller -image_size")
     raise MemoryEstimateError(
         f"a {width}x{height} image needs about {_gib(need)} on {device}, but {_gib(have)} is "

@@ -57,10 +57,12 @@ class Objective:
         content_layer_weights: Mapping[str, float] | None = None,
         style_layer_weights: Mapping[str, float] | None = None,
         turned_kernels: bool = True,
+        wrap: bool = False,
         temporal_weight: float = 0.0,
     ):
         self.extractor = extractor
         self.tv_weight = float(tv_weight)
+        self.wrap = wrap  # -seamless: TV around the edges
         self.normalize = bool(normalize_gradients)
         self.style_loss = style_loss
         # Each layer's weight: -content_weight / -style_weight times its layer weight.
@@ -99,10 +101,12 @@ class Objective:
             content_layer_weights=dict(zip(config.content_layers, config.content_layer_weights)),
             style_layer_weights=dict(zip(config.style_layers, config.style_layer_weights)),
             turned_kernels=turned_kernels,
+            wrap=bool(config.seamless),
             temporal_weight=config.temporal_weight if config.content_video else 0.0,
         )
 
-    def _features(self, image) -> list[tf.Tensor]:
+    def features(self, image) -> list[tf.Tensor]:
+        """The loss layers' activations of `image`, in the extractor's order."""
         if not self.extractor.segments:
             outputs = self.extractor.model(image, training=False)
             return outputs if isinstance(outputs, (list, tuple)) else [outputs]
@@ -123,7 +127,7 @@ class Objective:
 
     def content_targets_of(self, content) -> tuple[tf.Tensor, ...]:
         """The content image's activations at the content layers (traceable)."""
-        feats = self._features(tf.convert_to_tensor(content))
+        feats = self.features(tf.convert_to_tensor(content))
         return tuple(tf.cast(feats[i], tf.float32) for i in self.extractor.content)
 
     def guided_style_targets_of(self, styles, terms) -> tuple[tuple, ...]:
@@ -135,7 +139,7 @@ class Objective:
         stats = [[None] * len(terms) for _ in devices]  # by layer, by term
         for index, image in enumerate(styles):
             # One style image's activations at a time: at print sizes each takes gigabytes.
-            feats = self._features(tf.convert_to_tensor(image))
+            feats = self.features(tf.convert_to_tensor(image))
             for j, (i, device) in enumerate(zip(self.extractor.style, devices)):
                 with _on(device):
                     for t, term in enumerate(terms):
@@ -163,7 +167,7 @@ class Objective:
     def capture_content(self, content: np.ndarray, mask: np.ndarray | None = None) -> None:
         """Stores the content image's activations at the content layers, and `mask` (the
         content loss's per-pixel weight, [H, W]) brought to their sizes."""
-        feats = self._features(tf.convert_to_tensor(content))
+        feats = self.features(tf.convert_to_tensor(content))
         devices = [self._device(i) for i in self.extractor.content]
         values = [tf.cast(feats[i], tf.float32) for i in self.extractor.content]
         self.content_targets = _assign(self.content_targets, values, devices)
@@ -171,6 +175,10 @@ class Objective:
         if mask is not None:
             layered = [_layer_mask(mask, feats[i].shape) for i in self.extractor.content]
             self.content_masks = _assign(self.content_masks, layered, devices)
+        self.snapshot_kernels()
+
+    def snapshot_kernels(self) -> None:
+        """Snapshots the turned kernels (see the class's docstring), when it takes them."""
         if self._turned_kernels:
             kernels.snapshot_turned_kernels(self._placed_convolutions())
 
@@ -227,11 +235,11 @@ class Objective:
         ]
 
     def terms(
-        self, image: tf.Tensor, targets: Targets | None = None
+        self, image: tf.Tensor, targets: Targets | None = None, image_terms: bool = True
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """(content and style losses as one vector in print order, then the temporal loss of
-        a video frame when its weight is on; TV loss), against the captured targets or
-        `targets`."""
+        a video frame when its weight is on; the image-space terms' loss (`image_loss`; 0
+        without `image_terms`)), against the captured targets or `targets`."""
         targets = targets or Targets(
             tuple(self.content_targets),
             tuple(self.style_targets),
@@ -247,14 +255,22 @@ class Objective:
                     h, segment_terms = self._placed(segment, h, targets)
                     placed += segment_terms
         else:
-            placed = self._layer_losses(dict(enumerate(self._features(image))), targets)
+            placed = self._layer_losses(dict(enumerate(self.features(image))), targets)
         terms = [term for _, term in sorted(placed, key=lambda p: p[0])]
         if self.temporal_weight > 0:
+            # On the whole image: tiles never reach here (validate refuses tiled video frames).
             terms.append(losses.temporal_loss(image, *self.temporal, self.temporal_weight))
-        # The original's TV module has no forward value; its gradient is added, its value is not
-        # printed. We compute the value too, so line-search optimizers see a consistent objective.
-        tv = losses.tv_loss(image, self.tv_weight) if self.tv_weight > 0 else tf.constant(0.0)
-        return tf.stack(terms), tv
+        return tf.stack(terms), self.image_loss(image) if image_terms else tf.constant(0.0)
+
+    def image_loss(self, image: tf.Tensor) -> tf.Tensor:
+        """The terms computed on the image itself rather than on its features: TV.
+
+        The original's TV module has no forward value; its gradient is added, its value is not
+        printed. We compute the value too, so line-search optimizers see a consistent objective.
+        """
+        if self.tv_weight <= 0:
+            return tf.constant(0.0)
+        return losses.tv_loss(image, self.tv_weight, wrap=self.wrap)
 
     def evaluate(
         self, image: tf.Tensor, targets: Targets | None = None

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_style import checkpoint, color, masks, memory, models, optimizers, preprocess
-from tf_style.config import StyleConfig, check_layer_weights
+from tf_style import checkpoint, color, masks, memory, models, optimizers, preprocess, tiling
+from tf_style.config import AUTO_TILE, StyleConfig, check_layer_weights
 from tf_style.devices import split_points
 from tf_style.features import build_extractor, split_extractor
 from tf_style.inputs import check_image_sizes, initial_image, load_images
@@ -93,19 +93,29 @@ def prepare(
             config.pooling,
             config.precision,
             recompute=config.recompute,
-            padding=config.padding,
+            padding=_padding(config),
         )
         check_image_sizes(config, extractor, net_content, net_styles)
-        # Stop before allocating when the run cannot fit (with what to change).
-        memory.check_fits(
-            extractor,
-            *net_content.shape[:2],
+        settings = dict(
             optimizer=config.optimizer,
             num_correction=config.num_correction,
             recompute=config.recompute,
             precision=config.precision,
-            device=devices[0],
             guided_terms=guidance.signature[0] if guidance.signature[1] else 0,
+        )
+        grid = _grid(config, extractor, net_content.shape[:2], devices[0], settings)
+        if grid is not None:
+            reporter.note(
+                f"Tiles: {len(grid)} of {grid.crop[1]}x{grid.crop[0]} pixels "
+                f"({grid.overlap} of them overlap on each side)."
+            )
+        # Stop before allocating when the run cannot fit (with what to change).
+        memory.check_fits(
+            extractor,
+            *net_content.shape[:2],
+            device=devices[0],
+            tile=grid and grid.crop,
+            **settings,
         )
         warmup = _warmup_extractor(config, model, layers, net_content.shape[:2], devices[0])
         if len(devices) > 1:
@@ -124,8 +134,8 @@ def prepare(
                 reporter.setup_layer("content", index, name)
             if i in extractor.style:
                 reporter.setup_layer("style", index, name)
-        objective = Objective.for_config(extractor, config)
-        warmup = warmup and Objective.for_config(warmup, config)
+        objective = _objective(extractor, config, grid)
+        warmup = warmup and _objective(warmup, config, grid)
         x0 = capture(
             config,
             (objective, warmup),
@@ -153,13 +163,44 @@ def prepare(
         return Prepared(optimizer, objective, images[0], space, warmup)
 
 
+def _padding(config: StyleConfig) -> str:
+    """The convolutions' padding: -padding's, or circular for -seamless."""
+    return "circular" if config.seamless else config.padding
+
+
+def _grid(config: StyleConfig, extractor, size, device: str, settings: dict):
+    """The tiles of a run (None: untiled): -tile_size's, or with auto the largest that fits
+    where the whole image does not (none when nothing does: the fit check then says so)."""
+    if not config.tile_size:
+        return None
+    height, width = size
+    tile = config.tile_size
+    if tile == AUTO_TILE:
+        have = memory.available_bytes(device)
+        whole = memory.estimate_peak_bytes(extractor, height, width, **settings)
+        if have is None or whole <= have:
+            return None
+        tile = memory.fitting_tile(extractor, height, width, have, **settings)
+        if tile is None:
+            return None
+    stride = tiling.network_stride(extractor)
+    overlap = config.tile_overlap or max(stride, tile // 4 // stride * stride)
+    grid = tiling.make_grid(height, width, tile, overlap, stride)
+    return grid if len(grid) > 1 else None
+
+
+def _objective(extractor, config: StyleConfig, grid):
+    objective = Objective.for_config(extractor, config)
+    return objective if grid is None else tiling.TiledObjective(objective, grid)
+
+
 def _warmup_extractor(config, model, layers, size, device):
     """The float32 extractor of L-BFGS's first evaluations in a bfloat16 run (see
     `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit."""
     if not optimizers.warms_up(config.optimizer, config.precision):
         return None
     warmup = build_extractor(
-        model, *layers, config.pooling, recompute=config.recompute, padding=config.padding
+        model, *layers, config.pooling, recompute=config.recompute, padding=_padding(config)
     )
     # Its activations take twice bfloat16's memory while the L-BFGS history is still short
     # (all of it with -jit, which allocates it at once).
@@ -202,10 +243,10 @@ def capture(
     styles = [space.to_net(s) for s in net_styles]
     for objective in objectives:
         objective.capture_styles(styles, config.blend_weights, guidance.terms)
-    h, w = net_content.shape[:2]
-    target, mask = temporal if temporal is not None else (net_content, np.zeros((h, w)))
-    target, mask = space.to_net(preprocess.resize(target, h, w)), masks.to_layer(mask, h, w)
-    for objective in objectives:
-        if objective.temporal_weight > 0:
+    if config.content_video and config.temporal_weight > 0:  # never tiled (config.validate)
+        h, w = net_content.shape[:2]
+        target, mask = temporal if temporal is not None else (net_content, np.zeros((h, w)))
+        target, mask = space.to_net(preprocess.resize(target, h, w)), masks.to_layer(mask, h, w)
+        for objective in objectives:
             objective.capture_temporal(target, mask)
     return initial_image(config, net_content, space, reporter, init)

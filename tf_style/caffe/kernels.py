@@ -29,27 +29,28 @@ _COMPILED_POOL_MIN_SIZE = 1 << 20
 PAD_MODES = ("zero", "replicate", "reflect", "circular")
 
 
-def pad(x: tf.Tensor, ph: int, pw: int, mode: str, value: float = 0.0) -> tf.Tensor:
-    """`x` [N, H, W, C] padded by (ph, pw) on both sides of each axis in `mode` (`value` is
-    what `zero` pads with)."""
+def pad(x: tf.Tensor, ph, pw, mode: str, value: float = 0.0) -> tf.Tensor:
+    """`x` [N, H, W, C] padded in `mode` by `ph` rows and `pw` columns on both sides, or by
+    (before, after) pairs (`value` is what `zero` pads with)."""
+    (top, bottom), (left, right) = (p if isinstance(p, tuple) else (p, p) for p in (ph, pw))
     if mode in ("zero", "reflect"):
         return tf.pad(
             x,
-            [[0, 0], [ph, ph], [pw, pw], [0, 0]],
+            [[0, 0], [top, bottom], [left, right], [0, 0]],
             mode="CONSTANT" if mode == "zero" else "REFLECT",
             constant_values=value,
         )
-    for axis, p in ((1, ph), (2, pw)):
-        if p == 0:
+    for axis, (before, after) in ((1, (top, bottom)), (2, (left, right))):
+        if not (before or after):
             continue
         n = x.shape[axis] or tf.shape(x)[axis]
         if mode == "replicate":
-            before = tf.repeat(tf.gather(x, [0], axis=axis), p, axis=axis)
-            after = tf.repeat(tf.gather(x, [n - 1], axis=axis), p, axis=axis)
+            parts = [tf.repeat(tf.gather(x, [0], axis=axis), before, axis=axis), x,
+                     tf.repeat(tf.gather(x, [n - 1], axis=axis), after, axis=axis)]  # fmt: skip
         else:  # circular: each side continues with the opposite one
-            before = tf.gather(x, tf.range(n - p, n), axis=axis)
-            after = tf.gather(x, tf.range(p), axis=axis)
-        x = tf.concat([before, x, after], axis=axis)
+            parts = [tf.gather(x, tf.range(n - before, n), axis=axis), x,
+                     tf.gather(x, tf.range(after), axis=axis)]  # fmt: skip
+        x = tf.concat(parts, axis=axis)
     return x
 
 

@@ -61,9 +61,15 @@ class CaffePooling(keras.layers.Layer):
         padding=(0, 0),
         round_mode: str = "ceil",
         global_pooling: bool = False,
+        padding_mode: str = "caffe",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # "caffe": Caffe's padding (never wins a max; counted in an average's divisor up to the
+        # explicit pad); "circular" (-seamless): the map wraps around its edges.
+        if padding_mode not in ("caffe", "circular"):
+            raise ValueError(f"padding_mode must be 'caffe' or 'circular', not {padding_mode!r}")
+        self.padding_mode = padding_mode
         if pool not in ("max", "ave"):
             raise ValueError(f"pool must be 'max' or 'ave', not {pool!r}")
         if round_mode not in ("ceil", "floor"):
@@ -93,6 +99,10 @@ class CaffePooling(keras.layers.Layer):
         unpadded = all(isinstance(p, int) and p == 0 for p in (ph, eh, pw, ew))
         pads = [[0, 0], [ph, eh], [pw, ew], [0, 0]]
         window, strides = [1, kh, kw, 1], [1, sh, sw, 1]
+        if self.padding_mode == "circular" and not unpadded:
+            x = kernels.pad(x, (ph, eh), (pw, ew), "circular")
+            pool = tf.nn.max_pool2d if self.pool == "max" else tf.nn.avg_pool2d
+            return pool(x, window, strides, "VALID")
         if self.pool == "max":
             if not unpadded:
                 # Padding never wins a max: Caffe starts from -FLT_MAX and skips padded cells.
@@ -136,6 +146,7 @@ class CaffePooling(keras.layers.Layer):
             "padding": self.padding,
             "round_mode": self.round_mode,
             "global_pooling": self.global_pooling,
+            "padding_mode": self.padding_mode,
         }
 
 

@@ -29,6 +29,7 @@ from tf_style.config.original import OriginalOptions
 from tf_style.config.ours import TfStyleOptions
 from tf_style.config.quality import QualityOptions
 from tf_style.config.spatial import SpatialOptions
+from tf_style.config.tiles import TileOptions
 from tf_style.config.validate import check_layer_weights, validate
 from tf_style.config.video import FLOW_METHODS, VideoOptions
 from tf_style.errors import ConfigError
@@ -36,7 +37,9 @@ from tf_style.errors import ConfigError
 
 # Fields come in the order of the bases from last to first: the original's, then ours.
 @dataclass(frozen=True)
-class StyleConfig(VideoOptions, SpatialOptions, QualityOptions, TfStyleOptions, OriginalOptions):
+class StyleConfig(
+    VideoOptions, TileOptions, SpatialOptions, QualityOptions, TfStyleOptions, OriginalOptions
+):
     """One style-transfer run. Defaults are those of jcjohnson/neural-style.
 
     List-valued options accept a tuple, a list, or a comma-separated string (as on the CLI).
@@ -54,6 +57,8 @@ class StyleConfig(VideoOptions, SpatialOptions, QualityOptions, TfStyleOptions, 
                 object.__setattr__(self, f.name, None)
             elif f.name == "scales" and value in ("auto", ("auto",), ["auto"]):
                 object.__setattr__(self, f.name, auto_scales(self.image_size))
+            elif f.name == "tile_size":
+                object.__setattr__(self, f.name, _tile_size(value))
             elif f.type.startswith("tuple"):
                 object.__setattr__(self, f.name, _to_tuple(f.name, value, f.type))
         validate(self)
@@ -75,6 +80,8 @@ class StyleConfig(VideoOptions, SpatialOptions, QualityOptions, TfStyleOptions, 
         return self.lbfgs_num_correction if self.lbfgs_num_correction > 0 else 100
 
 
+# -tile_size auto, as the field holds it.
+AUTO_TILE = -1
 # The smallest size of -scales auto, where the style's largest structures form.
 AUTO_SCALES_START = 128
 
@@ -95,6 +102,17 @@ def auto_scales(image_size: int) -> tuple[int, ...]:
         sizes.append(size)
         k += 1
     return tuple(sorted(set(sizes)))
+
+
+def _tile_size(value) -> int:
+    if value == "auto":
+        return AUTO_TILE
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"-tile_size must be a size in pixels, auto or 0 (no tiles), got {value!r}"
+        ) from None
 
 
 def settings(config: StyleConfig, tag: str) -> dict:
@@ -124,6 +142,7 @@ def _to_tuple(name: str, value, type_name: str) -> tuple:
 
 
 __all__ = [
+    "AUTO_TILE",
     "BACKENDS",
     "CHECKPOINT",
     "COLOR_MATCH_MODES",

@@ -30,6 +30,7 @@ GROUPS = (
     "tf_style options",
     "Quality options",
     "Spatial control options",
+    "Tiling options",
     "Video options",
 )
 

@@ -189,6 +189,20 @@ def validate(c) -> None:
         f"-region_tolerance must be a distance >= 0 (0-255 units), got {c.region_tolerance}",
     )
 
+    _check(
+        c.tile_size == -1 or c.tile_size >= 0,
+        f"-tile_size must be a size in pixels, auto or 0 (no tiles), got {c.tile_size}",
+    )
+    _check(c.tile_overlap >= 0, f"-tile_overlap must be >= 0 pixels, got {c.tile_overlap}")
+    _check(c.seamless in (0, 1), f"-seamless must be 0 or 1, got {c.seamless}")
+    _check(
+        not (c.seamless and c.padding != "zero"),
+        "-seamless wraps every convolution around the image's edges; leave out -padding",
+    )
+    _check(
+        not (c.seamless and c.tile_size),
+        "-seamless makes a texture, which fits untiled; leave out -tile_size",
+    )
     _check_video(c)
 
 
@@ -227,6 +241,11 @@ def _check_video(c) -> None:
         not c.jobs,
         "-content_video stylises one clip; for several, give -jobs a folder of clips (and no "
         "-content_video)",
+    )
+    _check(
+        not c.tile_size,
+        "-content_video stylises whole frames (its temporal loss is not tiled); leave out "
+        "-tile_size",
     )
 
 
