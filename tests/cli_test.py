@@ -1,11 +1,19 @@
-"""The `tf-style` command: flags, help, usage errors and a quiet terminal."""
+"""The `tf-style` command: flags, help, usage errors, exit codes and signals.
+
+Most cases go through the real command in fresh processes. Errors found before TensorFlow loads
+(options, image files, the output path) cost a fraction of a second each; the few that need
+TensorFlow run concurrently (`processes.run_all`).
+"""
 
 import dataclasses
+import os
+import signal
+from pathlib import Path
 
 import pytest
 from absl import flags
 
-from tf_style import cli
+from tf_style import cli, errors, image_io, stylizer
 from tf_style.config import GROUPS, StyleConfig
 from tf_style.testing import processes
 
@@ -97,3 +105,141 @@ def test_usage_errors_exit_2_with_one_line(args, needle):
     assert needle in lines[0]
     assert "Traceback" not in out.stderr
     assert out.stdout == ""
+
+
+def test_bad_image_files_through_the_cli(quiet_run, bad_images):
+    # Found by the command's early look at the files, before TensorFlow loads.
+    cases = [(role, case) for case in bad_images for role in ("content_image", "style_image")]
+    cases.append(("init_image", "empty"))
+    results = processes.run_all(
+        [processes.cli_for(quiet_run, **{role: bad_images[case][0]}) for role, case in cases]
+    )
+    for (_, case), (code, out, err) in zip(cases, results):
+        path, message = bad_images[case]
+        processes.assert_one_line(code, err, 2, str(path), message)
+        assert out == ""
+    assert os.listdir(os.path.dirname(quiet_run.output_image)) == []
+
+
+def test_bad_options_through_the_cli(quiet_run, images, tmp_path):
+    out_dir = tmp_path / "out"
+    two = f"{images['style1']},{images['style2']}"
+    if os.geteuid() == 0:
+        read_only = "/proc/sys"  # root may write anywhere else
+    else:
+        read_only = tmp_path / "locked"
+        read_only.mkdir(mode=0o500)
+    (tmp_path / "folder.png").mkdir()
+    cases = [
+        ({"image_size": 0}, "-image_size"),
+        ({"image_size": -5}, "-image_size"),
+        ({"num_iterations": 0}, "-num_iterations"),
+        ({"num_iterations": -3}, "-num_iterations"),
+        ({"style_scale": 0}, "-style_scale"),
+        ({"max_pixels": 0}, "-max_pixels"),
+        ({"checkpoint_iter": -1}, "-checkpoint_iter"),
+        ({"content_weight": -1}, "-content_weight"),
+        ({"style_weight": -1e3}, "-style_weight"),
+        ({"tv_weight": -0.1}, "-tv_weight"),
+        ({"learning_rate": 0}, "-learning_rate"),
+        ({"style_blend_weights": "1,2"}, "one weight per style image"),
+        ({"style_image": two, "style_blend_weights": "0,0"}, "sum to zero"),
+        ({"optimizer": "sgd"}, "-optimizer"),
+        ({"pooling": "median"}, "-pooling"),
+        ({"init": "noise"}, "-init"),
+        ({"gpu": -2}, "-gpu"),
+        ({"output_image": out_dir / "out"}, "no extension"),
+        ({"output_image": out_dir / "out.xyz"}, "unknown image file extension"),
+        ({"output_image": tmp_path / "nowhere" / "out.png"}, "does not exist"),
+        ({"output_image": tmp_path / "folder.png"}, "is a directory"),
+        ({"output_image": f"{read_only}/out.png"}, "not writable"),
+    ]
+    results = processes.run_all([processes.cli_for(quiet_run, **change) for change, _ in cases])
+    for (_, needle), (code, out, err) in zip(cases, results):
+        processes.assert_one_line(code, err, 2, needle)
+        assert out == ""
+    assert os.listdir(out_dir) == []
+
+
+def test_debug_shows_the_traceback(quiet_run):
+    code, _, err = processes.run_all([[*processes.cli_for(quiet_run, image_size=0), "-debug"]])[0]
+    assert code == 2
+    assert "Traceback" in err
+    assert err.strip().splitlines()[-1].startswith("tf-style: -image_size")
+
+
+def test_errors_found_with_tensorflow(quiet_run, images):
+    # Through the CLI: found after TensorFlow and the model have loaded, still one line.
+    code, _, err = processes.run_all([processes.cli_for(quiet_run, image_size=12, pooling="avg")])[
+        0
+    ]
+    line = processes.assert_one_line(code, err, 2, str(images["content"]), "12x8", "16x16")
+    assert "-image_size" in line
+    # ValueErrors (exit 2 in the CLI) from the library, before any file is written.
+    with pytest.raises(ValueError, match="relu9_9"):
+        stylizer.run(quiet_run.replace(style_layers=("relu1_1", "relu9_9")))
+    with pytest.raises(errors.DeviceError, match="-gpu 3"):
+        stylizer.run(quiet_run.replace(gpu=3))
+    assert os.listdir(os.path.dirname(quiet_run.output_image)) == []
+
+
+def interrupted(config, signum, *extra):
+    """Runs the CLI, sends `signum` once the optimization runs; returns (code, stderr)."""
+    command = processes.cli_for(config, num_iterations=100_000, optimizer="adam", learning_rate=1)
+    process = processes.start([*command, *extra])
+    for line in process.stdout:
+        if line.startswith("Running optimization"):
+            process.send_signal(signum)
+            break
+    code, _, err = processes.finish(process)
+    return code, err
+
+
+def stop_iteration(line):
+    return int(line.split(" at iteration ")[1].split()[0])
+
+
+@pytest.mark.slow
+def test_sigint_saves_the_current_image(quiet_run):
+    code, err = interrupted(quiet_run, signal.SIGINT)
+    line = processes.assert_one_line(code, err, 130, "SIGINT", quiet_run.output_image)
+    assert 0 < stop_iteration(line) < 100_000
+    assert image_io.read_image(quiet_run.output_image).shape == (22, 32, 3)
+    assert os.listdir(os.path.dirname(quiet_run.output_image)) == ["out.png"]  # no temporary file
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoint_and_resume_equal_an_uninterrupted_run(quiet_run):
+    code, err = interrupted(quiet_run, signal.SIGTERM, "-checkpoint_iter", "5")
+    line = processes.assert_one_line(code, err, 143, "SIGTERM", "out.ckpt", "-resume")
+    stopped = stop_iteration(line)
+    assert sorted(os.listdir(os.path.dirname(quiet_run.output_image))) == ["out.ckpt", "out.png"]
+    adam = quiet_run.replace(optimizer="adam", learning_rate=1.0, num_iterations=stopped + 7)
+    stylizer.run(adam.replace(resume=True))
+    resumed = Path(quiet_run.output_image).read_bytes()
+    stylizer.run(adam)
+    assert Path(quiet_run.output_image).read_bytes() == resumed
+
+
+@pytest.mark.slow
+def test_cli_end_to_end(tiny_run, tmp_path):
+    out = tmp_path / "cli.png"
+    args = [
+        "-content_image", tiny_run.content_image,
+        "-style_image", tiny_run.style_image[0],
+        "-model_file", tiny_run.model_file,
+        "-proto_file", tiny_run.proto_file,
+        "-image_size", "32",
+        "-num_iterations", "4",
+        "-print_iter", "2",
+        "-save_iter", "0",
+        "-output_image", str(out),
+        "-gpu", "-1",
+        "-backend", "cudnn",
+        "-cudnn_autotune",
+    ]  # fmt: skip
+    result = processes.run(processes.cli(*args), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "Iteration 4 / 4" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.png"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_style import color
+from tf_style import color, stylizer
 
 INPUTS = Path(__file__).resolve().parent.parent / "examples" / "inputs"
 MODES = ("chol", "pca", "sym")
@@ -197,3 +197,28 @@ def test_combine_luminance_keeps_content_chroma(pair):
     np.testing.assert_allclose(out_u, content_u, atol=1e-4)
     np.testing.assert_allclose(out_v, content_v, atol=1e-4)
     np.testing.assert_allclose(out_y, y, atol=1e-4)
+
+
+def test_network_inputs_for_each_colour_mode(tiny_run, images):
+    content, styles = stylizer.load_images(
+        tiny_run.replace(style_image=f"{images['style1']},{images['style2']}")
+    )
+    same = color.network_inputs(tiny_run, content, styles)
+    assert same[0] is content and same[1] is styles
+    for mode in ("chol", "pca", "sym"):
+        cfg = tiny_run.replace(color_transfer="match", color_match_mode=mode)
+        net_content, net_styles = color.network_inputs(cfg, content, styles)
+        assert net_content is content
+        for s in net_styles:
+            # Clipping to [0, 1] moves the statistics a little; these images barely clip.
+            np.testing.assert_allclose(
+                s.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0), atol=0.02
+            )
+    gray_content, gray_styles = color.network_inputs(
+        tiny_run.replace(color_transfer="luminance"), content, styles
+    )
+    for image in [gray_content, *gray_styles]:
+        assert np.array_equal(image[..., 0], image[..., 1])
+        assert np.array_equal(image[..., 0], image[..., 2])
+    y = gray_content[..., 0]
+    assert gray_styles[0][..., 0].mean() == pytest.approx(y.mean(), abs=0.02)

@@ -23,7 +23,7 @@ def test_preset_parses(preset):
     values = flags.FlagValues()
     cli.define_flags(values)
     values(["tf-style", f"--flagfile={preset}"])
-    config = cli.config_from_flags(values)
+    config, _ = models.apply_zoo_defaults(cli.config_from_flags(values))  # as a run takes it
     assert config.model_file in models.ZOO
     entry = models.ZOO[config.model_file]
     assert set(config.content_layers) | set(config.style_layers)

@@ -1,16 +1,20 @@
 """Tests for tf_style.image_io: files are made with PIL, OpenCV or by hand in tmp_path."""
 
+import io
 import os
 import warnings
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from tf_style import image_io
+from tf_style import config as config_module
+from tf_style import image_io, stylizer
+from tf_style.config import StyleConfig
 from tf_style.errors import WriteError
 from tf_style.image_io import ImageError
+from tf_style.report import Reporter
+from tf_style.testing import oracles, processes
 
 
 def _random_uint8(shape, seed=0):
@@ -75,9 +79,7 @@ def test_read_16_bit_png_keeps_precision(tmp_path, channels):
     values = np.random.default_rng(1).integers(0, 65536, (6, 9, channels)).astype(np.uint16)
     values[0, 0] = 65535
     values[0, 1] = 1
-    # OpenCV writes 16-bit PNGs in B, G, R(, A) order.
-    order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[channels]
-    cv2.imwrite(str(tmp_path / "d.png"), values[..., order].squeeze())
+    oracles.opencv_write(tmp_path / "d.png", values)  # a 16-bit PNG made by another encoder
     result = image_io.read_image(tmp_path / "d.png")
     expected = np.broadcast_to(values[..., :3], (6, 9, 3)) / 65535.0
     np.testing.assert_array_equal(result, expected)
@@ -92,7 +94,7 @@ def test_read_cmyk_jpeg(tmp_path):
     np.testing.assert_allclose(result[:8], np.broadcast_to([1.0, 0.0, 1.0], (8, 16, 3)), atol=0.02)
     np.testing.assert_allclose(result[8:], np.broadcast_to([0.0, 1.0, 1.0], (8, 16, 3)), atol=0.02)
     # OpenCV's libjpeg-based CMYK -> BGR agrees.
-    opencv = cv2.imread(str(tmp_path / "c.jpg"))[..., ::-1] / 255.0
+    opencv = oracles.opencv_read(tmp_path / "c.jpg") / 255.0
     np.testing.assert_allclose(result, opencv, atol=0.02)
 
 
@@ -167,7 +169,7 @@ def test_our_pixel_limit_replaces_pil_global_limit(tmp_path, monkeypatch):
 def test_write_truncates_and_clamps(tmp_path):
     rgb = np.array([[[0.9999, 1.5, -0.2], [0.5, 1 / 255, 254.9 / 255], [np.nan, 1.0, 0.0]]])
     image_io.write_image(tmp_path / "o.png", rgb)
-    stored = cv2.imread(str(tmp_path / "o.png"))[..., ::-1]
+    stored = oracles.opencv_read(tmp_path / "o.png")
     np.testing.assert_array_equal(stored, [[[254, 255, 0], [127, 1, 254], [0, 255, 0]]])
 
 
@@ -176,7 +178,7 @@ def test_write_16_bit_truncates_and_opencv_reads_it(tmp_path):
     rgb = values / 65535.0
     rgb[0, 0] = [0.99999, 2.0, -1.0]
     image_io.write_image(tmp_path / "o.png", rgb, bit_depth=16)
-    stored = cv2.imread(str(tmp_path / "o.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    stored = oracles.opencv_read(tmp_path / "o.png", unchanged=True)
     assert stored.dtype == np.uint16
     values[0, 0] = [65534, 65535, 0]  # 0.99999 * 65535 = 65534.34 -> 65534
     np.testing.assert_array_equal(stored, values)
@@ -329,3 +331,46 @@ def test_intermediate_path():
     )
     with pytest.raises(ImageError, match="extension"):
         image_io.intermediate_path("out", 100)
+
+
+def test_bad_image_files_in_the_library(quiet_run, bad_images):
+    # The same checks as tests/cli_test.py's, without the CLI's early look at the files.
+    for path, needle in bad_images.values():
+        for role in ("content_image", "style_image"):
+            with pytest.raises(image_io.ImageError, match=needle):
+                stylizer.run(quiet_run.replace(**{role: str(path)}))
+    assert os.listdir(os.path.dirname(quiet_run.output_image)) == []
+
+
+def test_pixel_limit_is_a_flag(quiet_run, images):
+    # The 40x56 content has 2240 pixels.
+    code, _, err = processes.run_all([processes.cli_for(quiet_run, max_pixels=2000)])[0]
+    processes.assert_one_line(code, err, 2, "40", "2240 pixels", "-max_pixels")
+    assert os.listdir(os.path.dirname(quiet_run.output_image)) == []
+    with pytest.raises(image_io.ImageError, match="2240 pixels"):
+        stylizer.run(quiet_run.replace(max_pixels=2000))
+    # Raised above the file's size, the same image is accepted (read_image is what run uses).
+    assert image_io.read_image(images["content"], max_pixels=2240).shape == (40, 56, 3)
+    assert StyleConfig.max_pixels == image_io.DEFAULT_MAX_PIXELS
+    assert config_module.DEFAULT_MAX_PIXELS == image_io.DEFAULT_MAX_PIXELS
+
+
+def test_every_kind_of_image_file_runs(quiet_run, images, tmp_path):
+    pixels = np.asarray(Image.open(images["content"]))  # 40 x 56
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, displayed portrait: rotate 90 degrees clockwise
+    Image.fromarray(pixels).save(folder / "rotated.jpg", exif=exif)
+    Image.fromarray(np.dstack([pixels, pixels[..., 0]])).save(folder / "alpha.png")
+    Image.fromarray(pixels[..., 1]).save(folder / "gray.png")
+    image_io.write_image(folder / "deep.png", pixels / 255.0, bit_depth=16)
+    Image.fromarray(pixels).convert("CMYK").save(folder / "cmyk.jpg")
+    styles = [str(folder / n) for n in ("alpha.png", "gray.png", "deep.png", "cmyk.jpg")]
+    # In the library: the CLI only passes the paths on (its early look uses the same reader).
+    log = io.StringIO()
+    config = quiet_run.replace(content_image=str(folder / "rotated.jpg"), style_image=styles)
+    stylizer.run(config.replace(num_iterations=2), Reporter(log))
+    assert "Capturing style target 4" in log.getvalue()
+    # The EXIF rotation is honoured: the output is portrait, 32 high and int(40*32/56) wide.
+    assert image_io.read_image(quiet_run.output_image).shape == (32, 22, 3)

@@ -66,6 +66,7 @@ def halves(tmp_path, images):
     return save_gray(tmp_path / "left.png", left), save_gray(tmp_path / "right.png", 1 - left)
 
 
+@pytest.mark.slow
 def test_all_white_masks_change_nothing(tiny_run, images, tmp_path):
     white = save_gray(tmp_path / "white.png", np.ones((40, 56)))
     white1 = save_gray(tmp_path / "white1.png", np.ones((50, 50)))
@@ -274,6 +275,7 @@ print(float(np.abs(split - whole).max()))
 """
 
 
+@pytest.mark.slow
 def test_masks_through_a_two_device_split_equal_the_whole(tiny_run, tmp_path, halves, images):
     import json
 

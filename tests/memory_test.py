@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tf_style import caffe, memory
+from tf_style import caffe, memory, stylizer
 from tf_style.features import build_extractor
 from tf_style.testing import caffe_writer, processes
 
@@ -140,3 +140,11 @@ def test_estimate_is_near_the_measured_peak(tmp_path):
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["peak"] / 1.5 < result["estimate"] < result["peak"] * 1.5
+
+
+def test_a_run_that_cannot_fit_stops_before_allocating(tiny_run, tmp_path, monkeypatch):
+    # Room for the images and the optimizer's state, not for the runtime and the network.
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 100 << 20)
+    with pytest.raises(memory.MemoryEstimateError, match="-lbfgs_num_correction 5"):
+        stylizer.run(tiny_run)
+    assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,7 @@
 """-scales: a coarse-to-fine chain in one process."""
 
 import numpy as np
+import pytest
 
 from tf_style import image_io, models, plan, preprocess, stylizer
 
@@ -29,6 +30,7 @@ def test_stages_chain_sizes_names_and_overrides(tiny_run, tmp_path):
     assert all(not s.scales and not s.scale_iterations for s in chain)
 
 
+@pytest.mark.slow
 def test_three_scales_reuse_the_model_and_start_from_the_previous_stage(
     tiny_run, tmp_path, monkeypatch
 ):
@@ -60,6 +62,7 @@ def test_three_scales_reuse_the_model_and_start_from_the_previous_stage(
     assert first.shape == (11, 16, 3)
 
 
+@pytest.mark.slow
 def test_colour_transfer_composes_with_scales(tiny_run, images):
     two = f"{images['style1']},{images['style2']}"
     for optimizer in ("lbfgs", "adam"):
@@ -85,6 +88,7 @@ def test_every_scale_records_the_whole_chain(tiny_run, tmp_path):
         assert "--scales=16,24" in flags and "--scale_iterations=2,1" in flags
 
 
+@pytest.mark.slow
 def test_the_library_runs_a_chain_as_the_command_does(tiny_run, tmp_path):
     import tf_style
 

@@ -5,9 +5,8 @@ import io
 import numpy as np
 import pytest
 
-from tf_style import color, errors, image_io, preprocess, stylizer
+from tf_style import errors, image_io, preprocess, stylizer
 from tf_style.report import Reporter
-from tf_style.testing import processes
 
 DEFAULT_INDICES = "2 7 12 21 23 30"
 
@@ -153,7 +152,10 @@ def test_original_colors_keep_the_contents_chroma(base, images):
     np.testing.assert_allclose((final @ yuv.T)[..., 1:], (content @ yuv.T)[..., 1:], atol=1e-4)
 
 
-@pytest.mark.parametrize("optimizer,title", [("adam", "ADAM"), ("tfp_lbfgs", "TFP L-BFGS")])
+@pytest.mark.parametrize(
+    "optimizer,title",
+    [("adam", "ADAM"), pytest.param("tfp_lbfgs", "TFP L-BFGS", marks=pytest.mark.slow)],
+)
 def test_other_optimizers(base, optimizer, title):
     final, log = run(base.replace(optimizer=optimizer, num_iterations=4, learning_rate=1.0))
     assert f"Running optimization with {title}" in log
@@ -191,29 +193,6 @@ def test_missing_gpu_is_an_error(base):
         run(base.replace(gpu=3))
 
 
-def test_cli_end_to_end(base, tmp_path):
-    out = tmp_path / "cli.png"
-    args = [
-        "-content_image", base.content_image,
-        "-style_image", base.style_image[0],
-        "-model_file", base.model_file,
-        "-proto_file", base.proto_file,
-        "-image_size", "32",
-        "-num_iterations", "4",
-        "-print_iter", "2",
-        "-save_iter", "0",
-        "-output_image", str(out),
-        "-gpu", "-1",
-        "-backend", "cudnn",
-        "-cudnn_autotune",
-    ]  # fmt: skip
-    result = processes.run(processes.cli(*args), timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    assert "Iteration 4 / 4" in result.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.png"]
-
-
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_luminance_transfer_keeps_the_contents_chroma(base, images, optimizer):
     two = f"{images['style1']},{images['style2']}"
@@ -226,32 +205,9 @@ def test_luminance_transfer_keeps_the_contents_chroma(base, images, optimizer):
     assert np.abs((final @ yuv.T)[..., 0] - (content @ yuv.T)[..., 0]).max() > 1e-3
 
 
-def test_network_inputs_for_each_colour_mode(base, images):
-    content, styles = stylizer.load_images(
-        base.replace(style_image=f"{images['style1']},{images['style2']}")
-    )
-    same = color.network_inputs(base, content, styles)
-    assert same[0] is content and same[1] is styles
-    for mode in ("chol", "pca", "sym"):
-        cfg = base.replace(color_transfer="match", color_match_mode=mode)
-        net_content, net_styles = color.network_inputs(cfg, content, styles)
-        assert net_content is content
-        for s in net_styles:
-            # Clipping to [0, 1] moves the statistics a little; these images barely clip.
-            np.testing.assert_allclose(
-                s.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0), atol=0.02
-            )
-    gray_content, gray_styles = color.network_inputs(
-        base.replace(color_transfer="luminance"), content, styles
-    )
-    for image in [gray_content, *gray_styles]:
-        assert np.array_equal(image[..., 0], image[..., 1])
-        assert np.array_equal(image[..., 0], image[..., 2])
-    y = gray_content[..., 0]
-    assert gray_styles[0][..., 0].mean() == pytest.approx(y.mean(), abs=0.02)
-
-
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "tfp_lbfgs"])
+@pytest.mark.parametrize(
+    "optimizer", ["lbfgs", "adam", pytest.param("tfp_lbfgs", marks=pytest.mark.slow)]
+)
 def test_colour_match_with_several_styles_and_every_optimizer(base, images, optimizer):
     two = f"{images['style1']},{images['style2']}"
     cfg = base.replace(color_transfer="match", style_image=two, optimizer=optimizer)
@@ -264,17 +220,8 @@ def test_colour_match_with_several_styles_and_every_optimizer(base, images, opti
         assert np.abs(matched - plain).max() > 1e-3
 
 
-def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, monkeypatch):
-    from tf_style.objective import Objective
-
-    traces = []
-    original = Objective.__call__
-
-    def counting(self, image):
-        traces.append(image.shape)  # Python runs only while tf.function traces
-        return original(self, image)
-
-    monkeypatch.setattr(Objective, "__call__", counting)
+@pytest.mark.slow
+def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, traces):
     kept = stylizer.Stylizer()
     first = kept.run(base)
     traced = len(traces)
@@ -295,6 +242,7 @@ def test_stylizer_reuses_the_trace_for_a_second_run(base, images, tmp_path, monk
     np.testing.assert_array_equal(other, kept.run(base.replace(seed=5)))
 
 
+@pytest.mark.slow
 def test_stylize_takes_paths_pil_and_arrays(base, images, tmp_path):
     from PIL import Image
 
@@ -355,20 +303,11 @@ def test_recompute_gives_the_same_run(base):
     np.testing.assert_allclose(lean, plain, atol=1e-5)
 
 
-def test_a_run_that_cannot_fit_stops_before_allocating(base, tmp_path, monkeypatch):
-    from tf_style import memory
-
-    # Room for the images and the optimizer's state, not for the runtime and the network.
-    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 100 << 20)
-    with pytest.raises(memory.MemoryEstimateError, match="-lbfgs_num_correction 5"):
-        run(base)
-    assert list(tmp_path.iterdir()) == []
-
-
 def losses_by_iteration(log):
     return [float(line.split(": ")[1]) for line in log.splitlines() if "Total loss" in line]
 
 
+@pytest.mark.slow
 def test_bfloat16_lbfgs_starts_with_float32_evaluations(base, images, monkeypatch):
     from tf_style import memory, optimizers
 
@@ -403,6 +342,7 @@ def test_bfloat16_lbfgs_starts_with_float32_evaluations(base, images, monkeypatc
     assert abs(losses_by_iteration(lean)[1] / float32[1] - 1) > 1e-5
 
 
+@pytest.mark.slow
 def test_layer_weights_scale_exactly_the_printed_losses(base):
     weights = (2.0, 0.5, 4.0, 1.0, 0.25)  # powers of two: the products are exact
     seen = {}

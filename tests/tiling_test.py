@@ -4,6 +4,7 @@ seams, resume, the memory it needs, and tileable textures."""
 import io
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,20 +156,22 @@ def test_a_seamless_texture_tiles_two_by_two_without_a_seam(tiny_run):
     assert wrap_over_interior(1) < 1.1 < wrap_over_interior(0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_a_tiled_run_resumes_byte_identically(tiny_run, optimizer):
     config = tiny_run.replace(
         optimizer=optimizer, learning_rate=1.0, image_size=64, tile_size=24, tile_overlap=8
     )
     run(config)
-    whole = open(config.output_image, "rb").read()
+    whole = Path(config.output_image).read_bytes()
     os.unlink(config.output_image)
     run(config.replace(checkpoint_iter=2), callback=lambda p: p.iteration >= 4)
     _, log = run(config.replace(resume=True))
     assert "Resuming from iteration 4" in log and "Tiles:" in log
-    assert open(config.output_image, "rb").read() == whole
+    assert Path(config.output_image).read_bytes() == whole
 
 
+@pytest.mark.slow
 def test_tile_size_auto_tiles_only_what_does_not_fit(tiny_run, monkeypatch):
     config = tiny_run.replace(tile_size="auto", optimizer="adam", image_size=64)
     _, log = run(config)
@@ -246,6 +249,7 @@ def test_the_peak_memory_of_a_tiled_run_stays_flat_as_the_image_grows(tmp_path, 
     assert tiled < 0.35 * plain, (tiled / 2**20, plain / 2**20)
 
 
+@pytest.mark.slow
 def test_masks_compose_with_tiles(tiny_run, tmp_path):
     from PIL import Image
 

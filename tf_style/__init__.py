@@ -19,6 +19,7 @@ _LAZY = {
     "run": "tf_style.stylizer",
     "stylize": "tf_style.stylizer",
     "Stylizer": "tf_style.stylizer",
+    "stylize_video": "tf_style.clips",
     "Progress": "tf_style.loop",
     "load_model": "tf_style.caffe",
 }

@@ -216,11 +216,14 @@ def main(argv: list[str]) -> None:
         if not config.jobs:  # a batch checks every job's inputs before the first one runs
             # Before TensorFlow loads: a wrong path fails in a fraction of a second instead of
             # after the seconds that importing TensorFlow takes (the run checks again).
-            from tf_style import image_io, masks, models
+            from tf_style import clips, image_io, masks, models
             from tf_style.config import check_layer_weights
 
-            image_io.check_files(config)
-            masks.check(config)
+            if config.content_video:
+                clips.check(config)
+            else:
+                image_io.check_files(config)
+                masks.check(config)
             check_layer_weights(models.apply_zoo_defaults(config)[0])
         from tf_style import stylizer
         from tf_style.report import Reporter
@@ -256,6 +259,13 @@ def main(argv: list[str]) -> None:
             if config.jobs
             else f"the current image is in {config.output_image}"
         )
+        if config.content_video:
+            from tf_style.video import frames_folder
+
+            saved = (
+                f"the finished frames are in {frames_folder(config.output_video)}, and the "
+                "same command continues"
+            )
         message = (
             f"interrupted by {name} at iteration {interrupt.iteration} of "
             f"{config.num_iterations}; {saved}"

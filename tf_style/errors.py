@@ -55,6 +55,11 @@ class CheckpointError(InputError):
     """-resume finds no usable checkpoint, or one made with other settings."""
 
 
+class VideoError(InputError):
+    """A -content_video cannot be read (not a video, no frames, frames of several sizes), an
+    -output_video cannot be written, or PyAV and OpenCV are not installed."""
+
+
 class ProvenanceError(InputError):
     """An image carries no tf_style configuration to show."""
 
@@ -91,5 +96,6 @@ __all__ = [
     "ProvenanceError",
     "RunError",
     "TfStyleError",
+    "VideoError",
     "WriteError",
 ]

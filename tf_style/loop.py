@@ -39,6 +39,7 @@ class Progress:
     content_losses: tuple[float, ...]
     style_losses: tuple[float, ...]
     image: Callable[[], np.ndarray]  # the current image as float RGB, computed on demand
+    temporal_loss: float | None = None  # a video frame's (docs/video.md), when its weight is on
 
 
 Callback = Callable[[Progress], "bool | None"]
@@ -62,16 +63,22 @@ def chunk_marks(
 def progress_of(config: StyleConfig, prepared, done: int, num_iterations: int) -> Progress:
     """The `Progress` of a `prepare.Prepared` run of `config` after iteration `done`."""
     optimizer = prepared.optimizer
-    aux, k = optimizer.aux.numpy(), prepared.objective.num_content
-    content, style = tuple(map(float, aux[:k])), tuple(map(float, aux[k:]))
+    content, style, temporal = losses_of(prepared.objective, optimizer.aux.numpy())
     return Progress(
         done,
         num_iterations,
         optimizer.evaluations,
-        content,
-        style,
+        tuple(map(float, content)),
+        tuple(map(float, style)),
         lambda: result(config, prepared),
+        temporal,
     )
+
+
+def losses_of(objective, aux: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(content losses, style losses, temporal loss or None) of an objective's printed terms."""
+    k, s = objective.num_content, objective.num_style
+    return aux[:k], aux[k : k + s], (float(aux[k + s]) if len(aux) > k + s else None)
 
 
 def result(config: StyleConfig, prepared) -> np.ndarray:
@@ -153,12 +160,13 @@ def optimize(
                 f"is in {config.output_image}. Try smaller weights or -learning_rate"
             )
         stopped = optimizer.stopped or done < mark
-        aux = aux.numpy()
-        k = objective.num_content
+        content, style, temporal = losses_of(objective, aux.numpy())
         if (config.print_iter > 0 and done % config.print_iter == 0) or stopped:
-            reporter.iteration(done, n, aux[:k], aux[k:], optimizer.evaluations)
+            reporter.iteration(done, n, content, style, optimizer.evaluations)
+            if temporal is not None:
+                reporter.temporal(temporal)
         if board is not None:
-            board.losses(done, aux[:k], aux[k:])
+            board.losses(done, content, style, temporal)
         if stopped:
             # The original wrote no final image when L-BFGS stopped early (its quirk Q4).
             reporter.note(f"The optimizer stopped at iteration {done}; saving the result.")

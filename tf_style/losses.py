@@ -316,3 +316,24 @@ def tv_loss(image: tf.Tensor, weight: float | tf.Tensor, wrap: bool = False) -> 
     a = corner - tf.slice(x, [0, 0, 1, 0], size)
     b = corner - tf.slice(x, [0, 1, 0, 0], size)
     return 0.5 * _f32(weight) * tf.reduce_sum(tf.square(a) + tf.square(b))
+
+
+def temporal_loss(
+    image: tf.Tensor, target: tf.Tensor, mask: tf.Tensor, weight: float | tf.Tensor
+) -> tf.Tensor:
+    """Ruder et al.'s short-term temporal loss (docs/video.md#the-maths):
+    ``weight * mean(c * (x - w)^2)`` over all ``H*W*C`` elements, with ``w`` the previous
+    stylised frame warped by the optical flow and ``c`` the consistency mask (1 where the flow
+    is reliable, 0 at disocclusions and motion boundaries).
+
+    Args:
+        image: ``[1, H, W, C]``, the image being optimised.
+        target: the warped previous frame, same shape.
+        mask: ``[1, H, W, 1]`` per-pixel weights in [0, 1].
+        weight: the temporal weight.
+
+    Returns:
+        A float32 scalar.
+    """
+    difference = _f32(image) - _f32(target)
+    return _f32(weight) * tf.reduce_mean(_f32(mask) * tf.square(difference))

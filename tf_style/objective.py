@@ -58,6 +58,7 @@ class Objective:
         style_layer_weights: Mapping[str, float] | None = None,
         turned_kernels: bool = True,
         wrap: bool = False,
+        temporal_weight: float = 0.0,
     ):
         self.extractor = extractor
         self.tv_weight = float(tv_weight)
@@ -81,6 +82,10 @@ class Objective:
         self.style_masks: list[tuple[tf.Variable, ...]] = []
         self.term_weights: tf.Variable | None = None
         self._output_sizes: list[tuple[int, int]] = []  # the output's size at each style layer
+        # Video (docs/video.md): the warped previous frame and its consistency mask, the last
+        # entry of the printed terms when the weight is on.
+        self.temporal_weight = float(temporal_weight)
+        self.temporal: list[tf.Variable] = []
 
     @classmethod
     def for_config(cls, extractor: Extractor, config, *, turned_kernels: bool = True) -> Objective:
@@ -97,6 +102,7 @@ class Objective:
             style_layer_weights=dict(zip(config.style_layers, config.style_layer_weights)),
             turned_kernels=turned_kernels,
             wrap=bool(config.seamless),
+            temporal_weight=config.temporal_weight if config.content_video else 0.0,
         )
 
     def features(self, image) -> list[tf.Tensor]:
@@ -176,6 +182,15 @@ class Objective:
         if self._turned_kernels:
             kernels.snapshot_turned_kernels(self._placed_convolutions())
 
+    def capture_temporal(self, target: np.ndarray, mask: np.ndarray) -> None:
+        """Stores the temporal loss's target (the warped previous frame in the network's space,
+        [H, W, 3]) and its per-pixel weights ([H, W])."""
+        values = [
+            tf.constant(target[None], tf.float32),
+            tf.constant(mask[None, ..., None], tf.float32),
+        ]
+        self.temporal = _assign(self.temporal, values, [None, None])
+
     def capture_styles(
         self, styles: Sequence[np.ndarray], blend_weights: Sequence[float], terms=()
     ) -> None:
@@ -222,8 +237,9 @@ class Objective:
     def terms(
         self, image: tf.Tensor, targets: Targets | None = None, image_terms: bool = True
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """(content and style losses as one vector in print order, the image-space terms' loss
-        (`image_loss`; 0 without `image_terms`)), against the captured targets or `targets`."""
+        """(content and style losses as one vector in print order, then the temporal loss of
+        a video frame when its weight is on; the image-space terms' loss (`image_loss`; 0
+        without `image_terms`)), against the captured targets or `targets`."""
         targets = targets or Targets(
             tuple(self.content_targets),
             tuple(self.style_targets),
@@ -241,6 +257,9 @@ class Objective:
         else:
             placed = self._layer_losses(dict(enumerate(self.features(image))), targets)
         terms = [term for _, term in sorted(placed, key=lambda p: p[0])]
+        if self.temporal_weight > 0:
+            # On the whole image: tiles never reach here (validate refuses tiled video frames).
+            terms.append(losses.temporal_loss(image, *self.temporal, self.temporal_weight))
         return tf.stack(terms), self.image_loss(image) if image_terms else tf.constant(0.0)
 
     def image_loss(self, image: tf.Tensor) -> tf.Tensor:
@@ -355,6 +374,10 @@ class Objective:
     @property
     def num_content(self) -> int:
         return len(self.extractor.content)
+
+    @property
+    def num_style(self) -> int:
+        return len(self.extractor.style)
 
 
 def _layer_mask(mask: np.ndarray, shape) -> tf.Tensor:

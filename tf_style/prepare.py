@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_style import checkpoint, color, masks, memory, models, optimizers, tiling
+from tf_style import checkpoint, color, masks, memory, models, optimizers, preprocess, tiling
 from tf_style.config import AUTO_TILE, StyleConfig, check_layer_weights
 from tf_style.devices import split_points
 from tf_style.features import build_extractor, split_extractor
@@ -62,6 +62,7 @@ def prepare(
     loaded: tuple | None = None,
     init: np.ndarray | None = None,
     guidance: masks.Guidance | None = None,
+    temporal: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Prepared:
     """Everything of a run before its optimisation: images, network, targets, optimizer.
 
@@ -69,7 +70,8 @@ def prepare(
     state live on the first. `resume_from` is a checkpoint prefix to restore; `images` are the
     resized (content, styles) when the caller has loaded them already, `loaded` the
     (model, zoo entry) of `load_model`, `init` a float RGB start replacing -init_image,
-    `guidance` the masks (`masks.load`, by default from the config's files).
+    `guidance` the masks (`masks.load`, by default from the config's files), `temporal` a
+    video frame's (warped previous frame, consistency mask) (see `capture`).
     """
     determinism(config)
     config, taken = models.apply_zoo_defaults(config)
@@ -135,7 +137,14 @@ def prepare(
         objective = _objective(extractor, config, grid)
         warmup = warmup and _objective(warmup, config, grid)
         x0 = capture(
-            config, (objective, warmup), space, (net_content, net_styles), reporter, init, guidance
+            config,
+            (objective, warmup),
+            space,
+            (net_content, net_styles),
+            reporter,
+            init,
+            guidance,
+            temporal,
         )
         optimizer = optimizers.make_optimizer(
             config.optimizer,
@@ -213,10 +222,13 @@ def capture(
     reporter: Reporter,
     init: np.ndarray | None = None,
     guidance: masks.Guidance | None = None,
+    temporal: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Captures the content and style targets of each objective (None: skipped) from the
-    (content, styles) the network sees (`color.network_inputs`), guided by `guidance`'s masks;
-    returns the initial image in the network's space."""
+    (content, styles) the network sees (`color.network_inputs`), guided by `guidance`'s masks,
+    and a video frame's temporal target: `temporal` is (the warped previous frame as float RGB,
+    its consistency mask), at any size (brought to this run's; None: a zero mask, no temporal
+    loss); returns the initial image in the network's space."""
     net_content, net_styles = net_images
     objectives = [o for o in objectives if o is not None]
     guidance = guidance or masks.Guidance()
@@ -231,4 +243,10 @@ def capture(
     styles = [space.to_net(s) for s in net_styles]
     for objective in objectives:
         objective.capture_styles(styles, config.blend_weights, guidance.terms)
+    if config.content_video and config.temporal_weight > 0:  # never tiled (config.validate)
+        h, w = net_content.shape[:2]
+        target, mask = temporal if temporal is not None else (net_content, np.zeros((h, w)))
+        target, mask = space.to_net(preprocess.resize(target, h, w)), masks.to_layer(mask, h, w)
+        for objective in objectives:
+            objective.capture_temporal(target, mask)
     return initial_image(config, net_content, space, reporter, init)

@@ -96,6 +96,18 @@ class Reporter:
             self._print(f"  Style {i} loss: {loss:f}")
         self._print(f"  Total loss: {sum(content_losses) + sum(style_losses):f}")
 
+    def temporal(self, loss: float) -> None:
+        """A video frame's temporal loss, after the original's block (docs/video.md)."""
+        self._print(f"  Temporal loss: {loss:f}")
+
+    def frame(self, t: int, total: int, seconds: float, left: float | None, kept: bool) -> None:
+        """One line per frame of a clip: how long it took and the time left (docs/video.md)."""
+        what = "kept from an earlier run" if kept else f"done in {seconds:.1f} s"
+        line = f"Frame {t} / {total} {what}"
+        if left is not None:
+            line += f"; about {int(left) // 60}:{int(left) % 60:02d} left"
+        self._print(line)
+
 
 def _flag_text(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
@@ -163,11 +175,19 @@ class TensorBoardLog:
             for plugin in ("scalars", "images")
         }
 
-    def losses(self, step: int, content: Sequence[float], style: Sequence[float]) -> None:
+    def losses(
+        self,
+        step: int,
+        content: Sequence[float],
+        style: Sequence[float],
+        temporal: float | None = None,
+    ) -> None:
         tf = self._tf
         terms = [(f"content_{i}", v) for i, v in enumerate(content, 1)]
         terms += [(f"style_{i}", v) for i, v in enumerate(style, 1)]
         terms.append(("total", sum(content) + sum(style)))
+        if temporal is not None:
+            terms.append(("temporal", temporal))
         with self._writer.as_default():
             for tag, value in terms:
                 tf.summary.write(tag, tf.constant(float(value)), step, self._meta["scalars"])

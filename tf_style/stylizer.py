@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_style import checkpoint, color, image_io, masks, plan, prepare
+from tf_style import checkpoint, color, image_io, masks, plan, prepare, video
 from tf_style.config import GRAPH, StyleConfig, settings
 from tf_style.devices import select_devices
 from tf_style.errors import ConfigError, DeviceError
@@ -58,6 +58,10 @@ def run(
         tf_style.errors.NonFiniteError: the loss became NaN or infinite; the last finite
             image was saved.
     """
+    if config.content_video or (config.jobs and video.is_clip_folder(config.jobs)):
+        from tf_style import clips
+
+        return clips.run(config, reporter, callback, devices)
     if config.jobs:
         from tf_style import batch
 
@@ -156,11 +160,20 @@ class Stylizer:
         styles: Sequence[np.ndarray] | None = None,
         mask_images: dict | None = None,
         write: bool = True,
+        init: np.ndarray | None = None,
+        temporal: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Every stage of `config` (one, or one per -scales size; see `run`); `content` and
         `styles` arrays replace the config's files, as `mask_images` (option name -> image or
         list of images) replace its mask files, and with `write=False` nothing is written (no
-        images, no checkpoints). Returns the last stage's float RGB."""
+        images, no checkpoints). `init` (float RGB) is the first stage's start instead of
+        -init; `temporal` makes the run one frame of a -content_video (see `prepare.capture`);
+        without it, a -content_video config runs the whole clip (`clips.stylize_clip`).
+        Returns the last stage's float RGB."""
+        if config.content_video and temporal is None:
+            from tf_style import clips
+
+            return clips.stylize_clip(config, self, callback)
         if config.jobs:
             raise ConfigError(
                 "-jobs runs a batch over tf.distribute replicas: call tf_style.run, or "
@@ -184,10 +197,11 @@ class Stylizer:
                 )
             # Without files, a stage starts from the previous result in memory (clamped, as
             # a saved image is).
-            init = None if write or image is None else np.clip(image, 0, 1)
+            if i > 1:
+                init = None if write else np.clip(image, 0, 1)
             # Every scale's image records the whole chain, so -show_config reproduces it.
             image = self._run_stage(
-                stage, watch, (content, styles, mask_images), write, config, init
+                stage, watch, (content, styles, mask_images), write, config, init, temporal
             )
             if stopped:
                 if write and stage.output_image != config.output_image:
@@ -196,7 +210,7 @@ class Stylizer:
                 break
         return image
 
-    def _run_stage(self, config, callback, arrays, write, record, init) -> np.ndarray:
+    def _run_stage(self, config, callback, arrays, write, record, init, temporal) -> np.ndarray:
         content, styles, mask_arrays = arrays
         reporter = self.reporter
         if write:
@@ -219,6 +233,7 @@ class Stylizer:
             images[0].shape,
             tuple(s.shape for s in images[1]),
             tuple(devices),
+            bool(config.content_video),  # a video frame's objective has a temporal term
         )
         prepared = self._prepared.get(key)
         if prepared is None or resume_from is not None:
@@ -228,7 +243,7 @@ class Stylizer:
                     self._models[model_key] = prepare.load_model(config, reporter)
             loaded = self._models[model_key]
             prepared = prepare.prepare(
-                config, reporter, devices, resume_from, images, loaded, init, guidance
+                config, reporter, devices, resume_from, images, loaded, init, guidance, temporal
             )
             self._prepared[key] = prepared
         else:
@@ -236,8 +251,9 @@ class Stylizer:
             objectives = (prepared.objective, prepared.warmup)
             with tf.device(devices[0]):
                 x0 = prepare.capture(
-                    config, objectives, prepared.space, net_images, reporter, init, guidance
-                )
+                    config, objectives, prepared.space, net_images, reporter, init, guidance,
+                    temporal,
+                )  # fmt: skip
                 prepared.optimizer.reset(x0)
             prepared = dataclasses.replace(prepared, content=images[0])
         reporter.running(prepared.optimizer.title)

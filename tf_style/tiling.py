@@ -180,6 +180,10 @@ class TiledObjective:
     def num_content(self) -> int:
         return self.objective.num_content
 
+    @property
+    def num_style(self) -> int:
+        return self.objective.num_style
+
     def _crops(self, image: np.ndarray, grid: Grid):
         """(tile, its activations) of each tile of `grid` over `image` [1, H, W, 3]."""
         (sy, sx) = grid.crop

@@ -45,6 +45,7 @@ def test_converted_file_with_wrong_shapes(tmp_path):
         load_model(None, out)
 
 
+@pytest.mark.slow
 def test_convert_tool(tmp_path):
     proto, model_file = nets.write(tmp_path, nets.misc_net(), 1, nets.MISC_INPUT)
     out = tmp_path / "misc.tfstyle"

@@ -382,6 +382,7 @@ def _draw_net(data) -> tuple[str, str, bytes]:
     return (name, *files[name][version])
 
 
+@pytest.mark.slow
 @_settings(examples=1000, seconds=5)
 @given(st.data())
 def test_damaged_caffemodel_gives_only_caffe_errors(work, data):
@@ -392,6 +393,7 @@ def test_damaged_caffemodel_gives_only_caffe_errors(work, data):
     _caffe_errors_only(lambda: read_net(proto, path))
 
 
+@pytest.mark.slow
 @_settings(examples=1000, seconds=5)
 @given(st.data())
 def test_damaged_prototxt_gives_only_caffe_errors(work, data):
@@ -410,6 +412,7 @@ def test_damaged_converted_file_gives_only_caffe_errors(work, data):
     _caffe_errors_only(lambda: converted.read(path))
 
 
+@pytest.mark.slow
 @_settings(examples=300, seconds=30)
 @given(st.data())
 def test_damaged_files_build_a_model_or_give_a_caffe_error(work, data):

@@ -81,39 +81,6 @@ def test_pooling_whose_windows_fit_pads_nothing(method):
     assert pads(x[:, :7])  # 7 rows: ceil rounding pads the last window
 
 
-@pytest.mark.parametrize("size", [(128, 128), (129, 131)])
-def test_large_2x2_max_pools_route_the_gradient_as_tensorflow_does(size):
-    # From 2^20 values on, VGG's 2x2 pools take a compiled gradient of their own. Every window's
-    # gradient must go where MaxPoolGrad sends it: to its first maximum, ties (ReLU zeros) too.
-    rng = np.random.default_rng(0)
-    x = tf.constant(np.maximum(rng.normal(size=(1, *size, 64)), 0).astype(np.float32))
-    rows, cols = -(-size[0] // 2), -(-size[1] // 2)
-    dy = tf.constant(rng.normal(size=(1, rows, cols, 64)).astype(np.float32))
-    layer = CaffePooling("max", (2, 2), (2, 2), (0, 0), "ceil")
-
-    def ours(x, dy):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-        return y, tape.gradient(y, x, dy)
-
-    def tensorflows(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            pads = [[0, 0], [0, 2 * rows - size[0]], [0, 2 * cols - size[1]], [0, 0]]
-            y = tf.nn.max_pool2d(tf.pad(x, pads, constant_values=-3e38), 2, 2, "VALID")
-        return y, tape.gradient(y, x, dy)
-
-    (y, dx), (want_y, want_dx) = ours(x, dy), tensorflows(x)
-    np.testing.assert_array_equal(y, want_y)
-    np.testing.assert_array_equal(dx, want_dx)
-    assert float(tf.reduce_mean(tf.cast(x == 0, tf.float32))) > 0.4  # many ties
-    traced = tf.function(ours).get_concrete_function(x, dy).graph.get_operations()
-    assert "MaxPoolGrad" not in {op.type for op in traced}
-    small = tf.function(ours).get_concrete_function(x[:, :8, :8], dy[:, :4, :4])
-    assert "MaxPoolGrad" in {op.type for op in small.graph.get_operations()}
-
-
 def test_pooling_config_round_trip():
     layer = CaffePooling("max", (3, 3), (2, 2), (1, 1), "ceil", name="pool0")
     config = layer.get_config()
@@ -163,50 +130,6 @@ def test_layers_are_reusable_by_clone_model(tmp_path):
     x = nets.random_input((13, 10))
     np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(model(x)))
     assert clone.get_layer("conv1") is model.get_layer("conv1")
-
-
-@pytest.mark.parametrize(
-    "kernel,pad,stride,channels",
-    [(3, 1, 1, 4), (5, 2, 1, 4), (1, 0, 1, 4), (3, 1, 2, 4), (7, 3, 2, 3), (11, 0, 4, 3),
-     (2, 0, 2, 3), (3, 1, 2, 8), (1, 0, 2, 3)],
-)  # fmt: skip
-def test_convolution_gradients_match_tensorflows_own(kernel, pad, stride, channels):
-    # Stride-1 SAME convolutions compute their input gradient as a forward convolution, and so
-    # do strided ones of at most 4 channels whose windows overlap, on the space-to-depth grid
-    # (odd sizes: rows that no window reaches); the oracle is TensorFlow's gradient of a plain
-    # padded VALID convolution.
-    import tensorflow as tf
-
-    from tf_style.caffe import CaffeConvolution
-
-    rng = np.random.default_rng(0)
-    layer = CaffeConvolution(6, kernel, strides=stride, pad=pad)
-    x = tf.constant(rng.standard_normal((2, 11, 13, channels)), tf.float32)
-    layer.build(x.shape)
-    w = tf.constant(rng.standard_normal(layer.kernel.shape), tf.float32)
-    layer.kernel.assign(w)
-    up = tf.constant(rng.standard_normal(layer.compute_output_shape(x.shape)), tf.float32)
-
-    @tf.function
-    def ours(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(layer(x) * up)
-        return tape.gradient(loss, [x, layer.kernel])
-
-    with tf.GradientTape() as tape:
-        tape.watch([x, w])
-        padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-        loss = tf.reduce_sum((tf.nn.conv2d(padded, w, stride, "VALID") + layer.bias) * up)
-    for got, want in zip(ours(x), tape.gradient(loss, [x, w])):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
-    # Only the image gradient (the weights are constants): no input-gradient kernel at all
-    # where the gradient is a forward convolution.
-    graph = tf.function(lambda x: tf.gradients(tf.reduce_sum(layer(x) * up), x))
-    ops = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
-    forward = stride == 1 or (channels <= 4 and kernel > stride)
-    assert ("Conv2DBackpropInput" in ops) != forward
-    assert layer.forward_gradient == forward
 
 
 def _np_conv(x, kernel):

@@ -107,7 +107,7 @@ def run_jobs(
         jobs = [job.replace(jit=True) for job in jobs]  # a TPU runs compiled programs only
     local = strategy.extended.worker_devices
     total = strategy.num_replicas_in_sync
-    first = _task_id(strategy) * len(local)  # this worker's first replica id
+    first = task_id(strategy) * len(local)  # this worker's first replica id
     results, failed, models = {}, [], {}
     for start in range(0, len(jobs), total):
         wave = {r: start + first + r for r in range(len(local)) if start + first + r < len(jobs)}
@@ -124,7 +124,7 @@ def run_jobs(
             prepared[r] = prepare.prepare(job, reporter, (local[r],), loaded=models[key])
         if prepared:  # another worker's share of the batch may leave this wave empty here
             reporter.running(prepared[min(prepared)].optimizer.title)
-        stopped = _optimize_wave(strategy, prepared, jobs, wave, first, callback)
+        stopped = optimize_wave(strategy, prepared, jobs, wave, first, callback)
         for r, i in wave.items():
             job, p = jobs[i], prepared[r]
             results[i] = loop.result(job, p)
@@ -147,27 +147,32 @@ def run_jobs(
     return results
 
 
-def _task_id(strategy: tf.distribute.Strategy) -> int:
+def task_id(strategy: tf.distribute.Strategy) -> int:
+    """This worker's index among a multi-worker strategy's workers (0 otherwise)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and resolver is not None:
         return resolver.task_id or 0
     return 0
 
 
-def _optimize_wave(
+def optimize_wave(
     strategy: tf.distribute.Strategy,
     prepared: dict,
     jobs: list[StyleConfig],
     wave: dict[int, int],
     first: int,
     callback: loop.Callback | None,
+    steps: dict | None = None,
 ) -> int:
     """Runs every replica's optimizer of a wave to -num_iterations, in MAX_CHUNK chunks.
+
+    `steps` keeps the traced wave steps between calls whose `prepared` optimizers are the
+    same (the frames of a batch of clips, `batch.clips`).
 
     Returns:
         The iteration at which `callback` stopped the wave, or 0.
     """
-    steps = {}
+    steps = {} if steps is None else steps
     done, num_iterations = 0, jobs[0].num_iterations
     for mark in loop.chunk_marks(num_iterations, print_iter=0, save_iter=0):
         running = tuple(

@@ -31,12 +31,15 @@ from tf_style.config.quality import QualityOptions
 from tf_style.config.spatial import SpatialOptions
 from tf_style.config.tiles import TileOptions
 from tf_style.config.validate import check_layer_weights, validate
+from tf_style.config.video import FLOW_METHODS, VideoOptions
 from tf_style.errors import ConfigError
 
 
 # Fields come in the order of the bases from last to first: the original's, then ours.
 @dataclass(frozen=True)
-class StyleConfig(TileOptions, SpatialOptions, QualityOptions, TfStyleOptions, OriginalOptions):
+class StyleConfig(
+    VideoOptions, TileOptions, SpatialOptions, QualityOptions, TfStyleOptions, OriginalOptions
+):
     """One style-transfer run. Defaults are those of jcjohnson/neural-style.
 
     List-valued options accept a tuple, a list, or a comma-separated string (as on the CLI).
@@ -146,6 +149,7 @@ __all__ = [
     "COLOR_TRANSFER",
     "ConfigError",
     "DEFAULT_MAX_PIXELS",
+    "FLOW_METHODS",
     "GRAPH",
     "GROUPS",
     "INIT",

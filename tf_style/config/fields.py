@@ -31,6 +31,7 @@ GROUPS = (
     "Quality options",
     "Spatial control options",
     "Tiling options",
+    "Video options",
 )
 
 # Tags (besides the CLI's group and help text): GRAPH marks the options that shape a run's

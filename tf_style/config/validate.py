@@ -16,6 +16,7 @@ from tf_style.config.fields import (
     PRECISIONS,
     STYLE_LOSSES,
 )
+from tf_style.config.video import CONTAINERS, FLOW_METHODS
 from tf_style.errors import ConfigError
 
 
@@ -201,6 +202,50 @@ def validate(c) -> None:
     _check(
         not (c.seamless and c.tile_size),
         "-seamless makes a texture, which fits untiled; leave out -tile_size",
+    )
+    _check_video(c)
+
+
+def _check_video(c) -> None:
+    _check(
+        math.isfinite(c.temporal_weight) and c.temporal_weight >= 0,
+        f"-temporal_weight must be a finite number >= 0 (0: independent frames), got "
+        f"{c.temporal_weight}",
+    )
+    _check(
+        len(c.video_iterations) in (0, 2) and all(v > 0 for v in c.video_iterations),
+        "-video_iterations takes two counts, first,rest (such as 1000,500), each at least 1; "
+        f"got {_join(c.video_iterations)}",
+    )
+    _check(
+        c.optical_flow in FLOW_METHODS,
+        f"-optical_flow must be one of {', '.join(FLOW_METHODS)}; got {c.optical_flow!r}",
+    )
+    _check(
+        math.isfinite(c.video_fps) and c.video_fps >= 0,
+        f"-video_fps must be a frame rate > 0, or 0 for the input's; got {c.video_fps}",
+    )
+    if not c.content_video:
+        return
+    extension = os.path.splitext(c.output_video)[1].lower()
+    _check(
+        extension in CONTAINERS,
+        f"-output_video {c.output_video!r} needs one of the extensions {', '.join(CONTAINERS)}",
+    )
+    _check(
+        not (c.resume or c.checkpoint_iter),
+        "-content_video keeps every finished frame and continues where it stopped by itself; "
+        "leave out -resume and -checkpoint_iter",
+    )
+    _check(
+        not c.jobs,
+        "-content_video stylises one clip; for several, give -jobs a folder of clips (and no "
+        "-content_video)",
+    )
+    _check(
+        not c.tile_size,
+        "-content_video stylises whole frames (its temporal loss is not tiled); leave out "
+        "-tile_size",
     )
 
 

@@ -1,8 +1,11 @@
-"""Independent answers to compare ours with: OpenCV's Caffe importer, and the comparison itself.
+"""Independent answers to compare ours with: OpenCV's Caffe importer, its image files and
+resize, and the comparison itself.
 
 OpenCV's `readNetFromCaffe` was written by other people from Caffe's sources, so a layer that
 gives OpenCV's output to within float32 rounding has Caffe's semantics, not just our reading of
-them. OpenCV is imported where it is used: it is a test dependency, not one of tf_style's.
+them; its image codecs and its area resize are another's reading of the file formats and of the
+area rule. OpenCV is imported where it is used: it is a test dependency, not one of tf_style's.
+OpenCV keeps colours as B, G, R(, A); the functions here take and give R, G, B(, A).
 `assert_layers_close` allows for OpenCV's quirks; `assert_close` compares two of our models.
 """
 
@@ -31,6 +34,37 @@ def opencv_outputs(
     net.setInput(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))
     outs = net.forward(cv_names)
     return {n: (o.transpose(0, 2, 3, 1) if o.ndim == 4 else o) for n, o in zip(names, outs)}
+
+
+# OpenCV's channel order <-> RGB(A), by number of channels (the same permutation both ways).
+_BGR = {3: [2, 1, 0], 4: [2, 1, 0, 3]}
+
+
+def opencv_read(path, unchanged: bool = False) -> np.ndarray:
+    """The image file as OpenCV decodes it, in RGB(A) order: 8-bit RGB (OpenCV converts grey,
+    CMYK and alpha), or with `unchanged` the file's own depth and channels."""
+    import cv2  # a test dependency, not one of tf_style's
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED if unchanged else cv2.IMREAD_COLOR)
+    assert image is not None, f"OpenCV cannot read {path}"
+    return image[..., _BGR[image.shape[2]]] if image.ndim == 3 else image
+
+
+def opencv_write(path, image: np.ndarray) -> None:
+    """Writes an integer [H, W], [H, W, 1], RGB or RGBA image with OpenCV (PNG keeps 16 bits)."""
+    import cv2
+
+    if image.ndim == 3:
+        image = image[..., 0] if image.shape[2] == 1 else image[..., _BGR[image.shape[2]]]
+    assert cv2.imwrite(str(path), np.ascontiguousarray(image)), f"OpenCV cannot write {path}"
+
+
+def opencv_resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """OpenCV's INTER_AREA resize of an [H, W, C] image to height x width (the shape kept)."""
+    import cv2
+
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return resized.reshape(height, width, *image.shape[2:])
 
 
 def outputs(model, names: list[str], x_nhwc: np.ndarray) -> list[np.ndarray]:

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -33,6 +34,27 @@ def script(path: str | os.PathLike, *args) -> list[str]:
 def snippet(code: str, *args) -> list[str]:
     """The command line of `python -c code *args`; `code` may be indented (it is dedented)."""
     return [sys.executable, "-c", textwrap.dedent(code), *map(str, args)]
+
+
+def cli_for(config, **changes) -> list[str]:
+    """The command line of `tf-style` that makes the run `config` (a StyleConfig), with `changes`.
+
+    One `-name=value` per option that differs from its default, then per change; lists are
+    comma-separated.
+    """
+    values = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != f.default
+    }
+    values.update(changes)
+    return cli(*(f"-{name}={_flag_value(value)}" for name, value in values.items()))
+
+
+def _flag_value(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
@@ -78,6 +100,25 @@ def start(command: Sequence[str], *, env: Mapping[str, str] | None = None) -> su
     )
 
 
+def run_all(commands: Sequence[Sequence[str]]) -> list[tuple[int, str, str]]:
+    """Runs several commands at once: (exit code, stdout, stderr) of each, in their order."""
+    started = [start(command) for command in commands]
+    return [finish(process) for process in started]
+
+
+def assert_one_line(code: int, err: str, want_code: int, *needles: str, program="tf-style") -> str:
+    """What a user sees of a failure: exit `want_code` and one line `program: ...` on stderr,
+    without a traceback, naming every needle. Returns the line."""
+    lines = err.strip().splitlines()
+    assert code == want_code, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{program}: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
 def finish(process: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
     """Waits for a started process: (exit code, stdout, stderr); killed when it takes too long.
 
@@ -93,4 +134,14 @@ def finish(process: subprocess.Popen, timeout: float = 240) -> tuple[int, str, s
     return process.returncode, out, err
 
 
-__all__ = ["cli", "finish", "run", "script", "snippet", "start"]
+__all__ = [
+    "assert_one_line",
+    "cli",
+    "cli_for",
+    "finish",
+    "run",
+    "run_all",
+    "script",
+    "snippet",
+    "start",
+]

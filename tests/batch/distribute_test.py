@@ -1,107 +1,22 @@
-"""Batches of jobs (-jobs) over tf.distribute replicas: each result equals its sequential run.
+"""Tests for tf_style.batch.distribute: jobs over tf.distribute replicas equal sequential runs.
 
 Several replicas need several devices, configured before TensorFlow starts, or several worker
-processes; those tests run in fresh Python processes.
+processes; those tests run in fresh Python processes (tf_style.testing.processes).
 """
 
 import json
 import os
 import socket
-import subprocess
 from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_style import batch, errors, stylizer
-from tf_style.config import ConfigError, StyleConfig
+from tf_style import batch, stylizer
+from tf_style.config import StyleConfig
 from tf_style.report import Reporter
 from tf_style.testing import processes
-
-ITERATIONS = 21  # two chunks of the optimizer (stylizer.MAX_CHUNK is 20)
-
-
-@pytest.fixture
-def jobs_csv(images, tmp_path):
-    path = tmp_path / "jobs.csv"
-    path.write_text(
-        "content_image,style_image,output_image,style_weight,seed\n"
-        f"{images['content']},{images['style1']},a.png,,1\n"
-        f"{images['style2']},{images['style1']},b.png,50,2\n"
-        f'{images["content"]},"{images["style1"]},{images["style2"]}",c.png,,3\n'
-    )
-    return path
-
-
-@pytest.fixture
-def base(tiny_vgg, images, jobs_csv, tmp_path):
-    proto, model = tiny_vgg
-    return StyleConfig(
-        style_image=str(images["style2"]),
-        model_file=str(model),
-        proto_file=str(proto),
-        image_size=32,
-        num_iterations=ITERATIONS,
-        print_iter=0,
-        save_iter=0,
-        output_image=str(tmp_path / "out.png"),
-        gpu=-1,
-        seed=5,
-        jobs=str(jobs_csv),
-    )
-
-
-def test_csv_jobs(base, images, tmp_path):
-    jobs = batch.read_jobs(base)
-    assert [j.output_image for j in jobs] == [
-        str(tmp_path / n) for n in ("a.png", "b.png", "c.png")
-    ]
-    assert jobs[1].content_image == str(images["style2"])
-    assert jobs[2].style_image == (str(images["style1"]), str(images["style2"]))
-    assert [j.style_weight for j in jobs] == [100.0, 50.0, 100.0]  # empty cell: the default
-    assert [j.seed for j in jobs] == [1, 2, 3]
-    assert all(j.jobs == "" and j.image_size == 32 for j in jobs)
-
-
-def test_folder_jobs(base, images, tmp_path):
-    jobs = batch.read_jobs(base.replace(jobs=str(images["content"].parent)))
-    assert [os.path.basename(j.content_image) for j in jobs] == [
-        "content.png",
-        "style1.png",
-        "style2.png",
-    ]
-    assert [j.output_image for j in jobs] == [
-        str(tmp_path / f"{n}_out.png") for n in ("content", "style1", "style2")
-    ]
-    assert all(j.style_image == (str(images["style2"]),) for j in jobs)
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("content_image,style_image\nc.png,s.png\n", "lacks the column output_image"),
-        ("content_image,style_image,output_image,color\n", "has a column color"),
-        ("content_image,style_image,output_image,seed\nc.png,s.png,o.png,x\n", "line 2: invalid"),
-        ("content_image,style_image,output_image\nc.png,s.png,o\n", "line 2: -output_image"),
-        ("content_image,style_image,output_image\nc.png,s.png,o.png\nd.png,s.png,o.png\n", "sev"),
-        ("content_image,style_image,output_image\n", "no jobs"),
-    ],
-)
-def test_bad_jobs_files(base, tmp_path, text, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(errors.JobError, match=message):
-        batch.read_jobs(base.replace(jobs=str(path)))
-
-
-def test_jobs_options():
-    with pytest.raises(errors.JobError, match="no such file or folder"):
-        batch.read_jobs(StyleConfig(jobs="/nonexistent/jobs.csv"))
-    with pytest.raises(ConfigError, match="-tpu runs a batch of jobs; give -jobs"):
-        StyleConfig(tpu="local")
-    with pytest.raises(errors.JobError, match="tfp_lbfgs is for single runs"):
-        batch.run_jobs(StyleConfig(jobs="x.csv", optimizer="tfp_lbfgs"))
 
 
 def test_tpu_strategy_is_configured_in_order():
@@ -165,7 +80,6 @@ from tf_style import batch
 from tf_style.config import StyleConfig
 from tf_style.devices import DeviceError
 from tf_style.report import Reporter
-from tf_style.testing import processes
 
 config = StyleConfig(**json.loads(sys.argv[1]))
 strategy = batch.make_strategy(config, Reporter(), devices=cpus)
@@ -189,7 +103,8 @@ def _settings(config: StyleConfig) -> str:
     return json.dumps(values)
 
 
-def _python(script: str, *args: str, env=None) -> subprocess.Popen:
+def _python(script: str, *args: str, env=None):
+    """Starts `script` in a fresh process (a `subprocess.Popen`), TensorFlow's log quiet."""
     env = {**(env or {}), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return processes.start(processes.snippet(script, *args), env=env)
 
@@ -198,9 +113,8 @@ def _run_script(script: str, base: StyleConfig, tmp_path):
     """Runs `script` on the batch `base` in a fresh process; (results folder, its last line)."""
     folder = tmp_path / "results"
     folder.mkdir()
-    process = _python(script, _settings(base), str(folder))
-    out, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err[-3000:]
+    code, out, err = processes.finish(_python(script, _settings(base), str(folder)), timeout=300)
+    assert code == 0, err[-3000:]
     return folder, json.loads(out.strip().splitlines()[-1])
 
 
@@ -263,8 +177,8 @@ def test_two_workers_equal_sequential_runs(base, tmp_path):
         workers.append(_python(_WORKER, _settings(base), str(folder), env=env))
     ran = []
     for process in workers:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-3000:]
+        code, out, err = processes.finish(process, timeout=300)
+        assert code == 0, err[-3000:]
         ran.append(json.loads(out.strip().splitlines()[-1]))
     assert ran == [[0, 2], [1]]  # job i on replica i mod 2: worker 0 runs jobs 0 and 2
     _check_results(folder, batch.read_jobs(base))

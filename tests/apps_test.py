@@ -1,4 +1,5 @@
-"""-help, --help and -helpshort of every tool print the usage and exit 0 (absl exits 1).
+"""Tests for tf_style.apps: -help, --help and -helpshort of every tool print the usage and exit 0
+(absl exits 1).
 
 Each request runs in a fresh process, as a user types it; they run side by side.
 """
@@ -11,7 +12,7 @@ import pytest
 from tf_style import apps
 from tf_style.testing import processes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 # tool -> (its command line without the help flag, a line of its docstring, one of its flags)
 TOOLS = {
@@ -21,6 +22,8 @@ TOOLS = {
                       "Converts a Caffe model", "--model_file"),
     "export_savedmodel": (processes.script(ROOT / "tools" / "export_savedmodel.py"),
                           "Exports style transfer as a TensorFlow SavedModel", "--output"),
+    "camera_move": (processes.script(ROOT / "tools" / "camera_move.py"),
+                    "Makes a clip of a camera move over a still image", "--zoom"),
     # A module, run from the repository root as its docs say.
     "benchmark": ([sys.executable, "-m", "tools.benchmark"],
                   "Speed and memory of tf_style", "--peer_dir"),
@@ -28,6 +31,7 @@ TOOLS = {
 REQUESTS = ("-help", "--help", "-helpshort")
 
 
+@pytest.mark.slow
 def test_every_tool_prints_its_usage_and_exits_0():
     started = {
         (tool, request): processes.start([*command, request])

@@ -12,7 +12,7 @@ from tf_style import stylizer
 from tf_style.config import StyleConfig
 from tf_style.testing import processes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "export_savedmodel.py"
 
 # Loads the SavedModel in a process that never imports tf_style, runs it on the saved inputs
