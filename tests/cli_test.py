@@ -86,6 +86,17 @@ def test_help_lists_every_flag_in_the_original_groups():
     assert out.stderr == ""
 
 
+def test_help_wraps_to_the_terminal_and_names_empty_defaults():
+    out = processes.run(processes.cli("-help"), env={"COLUMNS": "72"})
+    assert out.returncode == 0, out.stderr
+    usage, *rest = out.stdout.splitlines()  # the usage line is one command, never broken
+    assert usage.startswith("Usage: tf-style") and max(map(len, rest)) <= 72
+    assert "Default: none" in out.stdout and "Default: ." not in out.stdout
+    # The content image has a default, the init image none.
+    init = out.stdout.split("  -init_image:")[1].split("\n  -")[0]
+    assert "Default: none" in init
+
+
 @pytest.mark.parametrize(
     "args,needle",
     [
@@ -243,3 +254,67 @@ def test_cli_end_to_end(tiny_run, tmp_path):
     assert result.stderr == ""
     assert "Iteration 4 / 4" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.png"]
+
+
+def limited(config, max_bytes, *extra):
+    """The command for `config` in a process that may write files of at most `max_bytes` (a
+    full disk, as the kernel reports it: EFBIG; SIGXFSZ ignored so the write fails instead)."""
+    code = (
+        "import resource, runpy, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({max_bytes}, {max_bytes}))\n"
+        "sys.argv[0] = 'tf-style'\n"
+        "runpy.run_module('tf_style', run_name='__main__')\n"
+    )
+    command = processes.cli_for(config)
+    return processes.snippet(code, *command[command.index("tf_style") + 1 :], *extra)
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_a_checkpoint_saves_the_image_and_exits_1(quiet_run):
+    # The image (2 KB) fits, the checkpoint (L-BFGS's 100 pairs: 1.7 MB) does not.
+    result = processes.run(limited(quiet_run, 200_000, "-checkpoint_iter", "5"))
+    line = processes.assert_one_line(
+        result.returncode, result.stderr, 1, "could not write a checkpoint into", "out.ckpt"
+    )
+    assert "free some space, or run without -checkpoint_iter" in line
+    assert image_io.read_image(quiet_run.output_image).shape == (22, 32, 3)
+    folder = Path(quiet_run.output_image).parent
+    # Nothing half-written is left: the checkpoint folder is empty (no ckpt-*_temp in it).
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == ["out.ckpt", "out.png"]
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_the_final_write_exits_1_and_leaves_nothing(quiet_run):
+    result = processes.run(limited(quiet_run, 500))
+    processes.assert_one_line(result.returncode, result.stderr, 1, quiet_run.output_image)
+    assert list(Path(quiet_run.output_image).parent.iterdir()) == []
+
+
+def test_a_size_that_cannot_fit_is_refused_before_the_model_loads(quiet_run):
+    result = processes.run(processes.cli_for(quiet_run, image_size=100_000_000), timeout=120)
+    processes.assert_one_line(result.returncode, result.stderr, 2, "-image_size")
+    assert "Successfully loaded" not in result.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_jobs_saves_the_running_jobs_images(quiet_run, images, tmp_path):
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    for name in ("a.png", "b.png"):
+        (contents / name).write_bytes(images["content"].read_bytes())
+    config = quiet_run.replace(jobs=str(contents), num_iterations=100_000, optimizer="adam")
+    process = processes.start(processes.cli_for(config, learning_rate=1))
+    out = []
+    for line in process.stdout:
+        out.append(line)
+        if line.startswith("Running optimization"):
+            process.send_signal(signal.SIGINT)
+            break
+    code, rest, err = processes.finish(process)
+    line = processes.assert_one_line(code, err, 130, "interrupted by SIGINT", "images are saved")
+    assert "no final image" not in line
+    assert "the current images of jobs 1 are saved; 1 later job(s) did not start." in rest
+    saved = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert saved == ["a_out.png"]
+    assert image_io.read_image(str(tmp_path / "out" / "a_out.png")).shape == (22, 32, 3)
