@@ -14,7 +14,8 @@ from tf_style.testing import processes
 # What each error means for the command (docs/python.md#errors): exit 2, bad input; exit 1, a
 # failure during the run.
 INPUT = ["ConfigError", "ImageError", "LayerError", "DeviceError", "CaffeError", "ModelError",
-         "JobError", "CheckpointError", "ProvenanceError", "MemoryEstimateError", "VideoError"]  # fmt: skip
+         "JobError", "CheckpointError", "ProvenanceError", "MemoryEstimateError",
+         "VideoError"]  # fmt: skip
 RUN = ["DownloadError", "NonFiniteError", "WriteError"]
 
 

@@ -137,7 +137,7 @@ def table(results: dict) -> list[str]:
     for name, r in results.items():
         swd = " | ".join(f"{r['swd'][layer]:.4f}" for layer in UNUSED_LAYERS)
         lines.append(
-            f"| {name} | {r['iterations']} | {r['seconds']:.0f} | {swd} | {r['content_loss']:.1f} |"
+            f"| {name} | {r['iterations']} | {r['seconds']:.0f} | {swd} | {r['content_loss']:.4f} |"
         )
     return lines
 
