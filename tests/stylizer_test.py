@@ -363,3 +363,25 @@ def test_layer_weights_scale_exactly_the_printed_losses(base):
     run(reordered.replace(init="image", print_iter=1), first)
     run(reordered.replace(init="image", print_iter=1, style_layer_weights=weights[::-1]), first)
     assert seen[1][1] == tuple(w * s for w, s in zip(weights, seen[0][1]))
+
+
+def test_a_chain_lets_go_of_its_earlier_stages(tiny_run, monkeypatch):
+    # Each stage's optimizer (its history, its targets) is released once the next stage is
+    # prepared, so a -scales chain's fit check at the top sees the memory the lower ones held.
+    import weakref
+
+    from tf_style import prepare
+
+    made = []
+    original = prepare.prepare
+
+    def recording(*args, **kwargs):
+        prepared = original(*args, **kwargs)
+        made.append(weakref.ref(prepared.optimizer))
+        return prepared
+
+    monkeypatch.setattr(prepare, "prepare", recording)
+    kept = stylizer.Stylizer()
+    kept.run(tiny_run.replace(scales=(16, 24, 32), scale_iterations=(3, 3, 3), save_iter=0))
+    assert len(made) == 3
+    assert [ref() is None for ref in made] == [True, True, False]

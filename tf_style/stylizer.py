@@ -9,6 +9,7 @@ point comes through `Stylizer.run`, which takes a whole config: a plain run, a -
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 from collections.abc import Sequence
 
@@ -237,6 +238,11 @@ class Stylizer:
         )
         prepared = self._prepared.get(key)
         if prepared is None or resume_from is not None:
+            # Only the latest run is kept: a -scales chain's earlier stages (their optimizer
+            # state and targets) would otherwise stay in memory under the next, larger one, and
+            # its fit check would find the memory they hold missing.
+            self._prepared.clear()
+            gc.collect()
             model_key = (config.model_file, config.proto_file)
             if model_key not in self._models:
                 with tf.device(devices[0]):

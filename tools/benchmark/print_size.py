@@ -49,8 +49,9 @@ def run(options: dict) -> tuple[float, int, list[str]]:
         capture_output=True,
         text=True,
         env=env,
-        check=True,
     )
+    if done.returncode:
+        raise SystemExit(f"the run of {json.dumps(options)} failed:\n{done.stderr[-4000:]}")
     lines = done.stdout.splitlines()
     peak = int(next(line.split()[1] for line in lines if line.startswith("PEAK")))
     return time.perf_counter() - start, peak, lines
