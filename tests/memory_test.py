@@ -79,6 +79,18 @@ def test_check_fits_names_the_fixes_in_order(extractor, monkeypatch):
     assert "-recompute" not in str(info.value) and "-image_size" in str(info.value)
 
 
+
+def test_when_no_tile_fits_the_message_says_so(extractor, monkeypatch):
+    # Room for the image-sized state and a little more: not for the network at any tile size.
+    state = memory.image_state_bytes(6144, 8192, "lbfgs", 5)
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": state + (1 << 20))
+    with pytest.raises(memory.MemoryEstimateError) as info:
+        memory.check_fits(extractor, 6144, 8192, num_correction=5, recompute=True)
+    message = str(info.value)
+    assert f"(no -tile_size fits beside the {memory._gib(state)} of image-sized state)" in message
+    assert "-tile_size " not in message.split("; try ")[1]
+
+
 def test_a_history_that_alone_does_not_fit_says_so_and_what_fits(extractor, monkeypatch):
     # 8192 px with 100 pairs: 2 x 100 copies of a 0.6 GiB image, whatever the tiles.
     monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 20 << 30)

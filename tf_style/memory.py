@@ -348,9 +348,15 @@ def check_fits(
     if tile is not None:
         hints.append(f"-tile_size {tile} (or auto)")
     hints.append("a smaller -image_size")
+    # Without a tile that fits, say why, or -tile_size auto would seem to have been ignored.
+    why = (
+        f" (no -tile_size fits beside the {_gib(state)} of image-sized state)"
+        if tile is None and not settings.get("tile")
+        else ""
+    )
     raise MemoryEstimateError(
         f"a {width}x{height} image needs about {_gib(need)} on {device}, but {_gib(have)} is "
-        f"available; try {', then '.join(hints)}"
+        f"available{why}; try {', then '.join(hints)}"
     )
 
 
