@@ -79,7 +79,6 @@ def test_check_fits_names_the_fixes_in_order(extractor, monkeypatch):
     assert "-recompute" not in str(info.value) and "-image_size" in str(info.value)
 
 
-
 def test_when_no_tile_fits_the_message_says_so(extractor, monkeypatch):
     # Room for the image-sized state and a little more: not for the network at any tile size.
     state = memory.image_state_bytes(6144, 8192, "lbfgs", 5)

@@ -40,7 +40,12 @@ The modules, one concern each (data flows down the list):
 - `schedule.py`: the order of the measurements; `cli.py` (and `__main__.py`): the flags.
 - `caffe_import.py`, `caffe_steps.py`: the Caffe import benchmark (`-caffe_parse`, or alone as
   `python -m tools.benchmark.caffe_import`), each step a fresh process.
+- Standalone measurements, each `python -m tools.benchmark.<name>`: `quality.py` (what the
+  quality options buy at equal time), `print_size.py` (a chain to 8192 px, the peak per tile
+  size), `resnet.py` (open_nsfw's evaluation, BatchNorm folded or not), `overhead.py` (what
+  masks, W2, tiles and the temporal loss cost per evaluation).
 
-Only `worker.py`, `caffe_steps.py` (what they measure) and `inputs.py` import tf_style's
-computation; `__main__.py` takes `tf_style.apps` (a help that exits 0), which loads nothing.
+Only `worker.py`, `caffe_steps.py` (what they measure), `inputs.py` and the standalone
+measurements import tf_style's computation; `__main__.py` takes `tf_style.apps` (a help that
+exits 0), which loads nothing.
 """
