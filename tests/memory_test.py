@@ -117,6 +117,39 @@ def test_available_bytes_on_the_cpu():
     assert 0 < memory.available_bytes("CPU") <= total
 
 
+def test_available_bytes_count_what_tensorflows_cpu_pool_keeps_unused(monkeypatch):
+    import tensorflow as tf
+
+    info = {"current": 1 << 30, "peak": 5 << 30}
+    monkeypatch.setattr(tf.config.experimental, "get_memory_info", lambda device: info)
+    with_pool = memory.available_bytes("CPU")
+    info["peak"] = info["current"]
+    assert with_pool - memory.available_bytes("CPU") == pytest.approx(4 << 30, abs=64 << 20)
+
+
+_FREED = """
+import json, tensorflow as tf
+from tf_style import memory
+before = memory.available_bytes("CPU")
+held = [tf.Variable(tf.ones([256, 1024, 1024])) for _ in range(2)]  # 2 GiB
+during = memory.available_bytes("CPU")
+del held
+print(json.dumps({"before": before, "during": during, "after": memory.available_bytes("CPU")}))
+"""
+
+
+@pytest.mark.slow
+def test_memory_freed_by_tensorflow_counts_as_available_again():
+    # oneDNN's CPU allocator keeps freed memory (the process's RSS does not fall), so
+    # MemAvailable alone would report the 2 GiB as gone after they were freed.
+    done = processes.run(processes.snippet(_FREED), timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    gib = 1 << 30
+    assert got["before"] - got["during"] > 1.5 * gib
+    assert abs(got["after"] - got["before"]) < 0.5 * gib
+
+
 # One evaluation (L-BFGS, m = 5) in a fresh process; prints its peak RSS and the estimate.
 _MEASURE = """
 import json, sys
