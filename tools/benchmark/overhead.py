@@ -46,7 +46,7 @@ def worker(spec: dict) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
 
-    from tf_style import image_io, prepare, preprocess
+    from tf_style import image_io, prepare
     from tf_style.report import Reporter
     from tools.benchmark.quality import preset
 
@@ -60,28 +60,22 @@ def worker(spec: dict) -> dict:
         save_iter=0,
         gpu=-1,
     )
-    content = image_io.read_image(ROOT / config.content_image)
-    h, w = preprocess.scaled_size(*content.shape[:2], spec["size"])
     if changes.get("tile_size") == "half":
         changes["tile_size"] = spec["size"] // 2
-    temporal = None
-    if "content_video" in changes:
-        # The previous frame: the content itself, trusted everywhere but a border strip.
-        mask = np.ones((h, w))
-        mask[:, : w // 8] = 0
-        temporal = (preprocess.resize(content, h, w), mask)
     config = config.replace(
         **changes,
         content_image=str(ROOT / config.content_image),
         style_image=[str(ROOT / s) for s in config.style_image],
     )
-    styles = [image_io.read_image(s) for s in config.style_image]
-    styles = [
-        preprocess.resize(s, *preprocess.scaled_size(*s.shape[:2], spec["size"])) for s in styles
-    ]
-    images = (preprocess.resize(content, h, w), styles)
-    prepared = prepare.prepare(config, Reporter(open(os.devnull, "w")), images=images,
-                               temporal=temporal)  # fmt: skip
+    temporal = None
+    if "content_video" in changes:
+        # The previous frame: the content itself, trusted everywhere but a border strip
+        # (`prepare.capture` brings both to the run's size).
+        content = image_io.read_image(config.content_image)
+        mask = np.ones(content.shape[:2])
+        mask[:, : content.shape[1] // 8] = 0
+        temporal = (content, mask)
+    prepared = prepare.prepare(config, Reporter(), temporal=temporal)
     optimizer = prepared.optimizer
     optimizer.run(2)  # traces
     times = []
