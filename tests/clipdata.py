@@ -2,6 +2,7 @@
 per frame over a textured background, written with PyAV, and its true flows. Golden values come
 from that known motion, never from tf_style's own warp."""
 
+import io
 from fractions import Fraction
 
 import numpy as np
@@ -77,3 +78,14 @@ def uncovered(t):
     mask = np.zeros((H, W), bool)
     mask[Y0 : Y0 + S, X0 + D * (t - 1) : X0 + D * t] = True
     return mask
+
+
+def stylise(config, callback=None, stylizer=None):
+    """Runs `config` (a clip) with a Stylizer (a new one by default); returns its log."""
+    from tf_style import stylizer as stylizer_module
+    from tf_style.report import Reporter
+
+    stream = io.StringIO()
+    kept = stylizer or stylizer_module.Stylizer(Reporter(stream))
+    kept.run(config, callback)
+    return stream.getvalue()

@@ -2,27 +2,17 @@
 log, the temporal loss against independent frames, resume, bad input, the other options.
 """
 
-import io
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
-from tests.clipdata import FRAMES, X0, Y0, D, H, S, W, square_frame, write_clip
+from tests.clipdata import FRAMES, X0, Y0, D, H, S, W, square_frame, stylise, write_clip
 from tf_style import image_io, video
 
 av = pytest.importorskip("av")
 cv2 = pytest.importorskip("cv2")
-
-
-def stylise(config, callback=None, stylizer=None):
-    from tf_style import stylizer as stylizer_module
-    from tf_style.report import Reporter
-
-    stream = io.StringIO()
-    kept = stylizer or stylizer_module.Stylizer(Reporter(stream))
-    kept.run(config, callback)
-    return stream.getvalue()
 
 
 def stylised_frames(config):
@@ -215,14 +205,8 @@ def test_clips_run_with_masks_and_from_python(clip_run, images, tmp_path):
     )
     assert frames == [video.frame_path(str(tmp_path / "masked.mp4"), t) for t in range(1, 5)]
     assert os.path.isfile(tmp_path / "masked.mp4")
-    last = tf_style.run(StyleConfig(**{**vars_of(clip_run), "video_iterations": (6, 4)}))
+    last = tf_style.run(StyleConfig(**{**dataclasses.asdict(clip_run), "video_iterations": (6, 4)}))
     assert last.shape == (H, W, 3) and os.path.isfile(clip_run.output_video)
-
-
-def vars_of(config):
-    import dataclasses
-
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
 @pytest.mark.slow

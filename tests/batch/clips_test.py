@@ -1,10 +1,11 @@
 """-jobs over a folder of clips: one clip per replica (tf_style/batch/clips.py)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from tests.clipdata import square_frame, write_clip
-from tests.clips_test import stylise, vars_of
+from tests.clipdata import square_frame, stylise, write_clip
 from tf_style import image_io, video
 
 av = pytest.importorskip("av")
@@ -48,7 +49,9 @@ def test_a_folder_of_clips_runs_one_clip_per_replica(clip_run, tmp_path):
         content_video="", jobs=str(folder), output_video=str(tmp_path / "out" / "s.mp4"),
         video_iterations=(12, 6), print_iter=0,
     )  # fmt: skip
-    settings = {k: v for k, v in vars_of(batch).items() if v != getattr(type(batch)(), k, None)}
+    settings = {
+        k: v for k, v in dataclasses.asdict(batch).items() if v != getattr(type(batch)(), k, None)
+    }
     process = processes.start(
         processes.snippet(_REPLICAS, json.dumps(settings)), env={"TF_CPP_MIN_LOG_LEVEL": "3"}
     )
