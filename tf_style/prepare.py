@@ -243,10 +243,11 @@ def capture(
     styles = [space.to_net(s) for s in net_styles]
     for objective in objectives:
         objective.capture_styles(styles, config.blend_weights, guidance.terms)
-    if config.content_video and config.temporal_weight > 0:  # never tiled (config.validate)
+    framed = [o for o in objectives if o.temporal_weight > 0]  # a -content_video frame's
+    if framed:
         h, w = net_content.shape[:2]
         target, mask = temporal if temporal is not None else (net_content, np.zeros((h, w)))
         target, mask = space.to_net(preprocess.resize(target, h, w)), masks.to_layer(mask, h, w)
-        for objective in objectives:
+        for objective in framed:
             objective.capture_temporal(target, mask)
     return initial_image(config, net_content, space, reporter, init)

@@ -149,7 +149,7 @@ class Stylizer:
     def __init__(self, reporter: Reporter | None = None, devices: Sequence[str] | None = None):
         self.reporter = reporter or Reporter()
         self.devices = devices
-        self._prepared: dict = {}
+        self._kept: tuple | None = None  # (key, prepare.Prepared) of the latest run
         self._models: dict = {}  # loaded once per model file, shared by every size
 
     def run(
@@ -236,12 +236,12 @@ class Stylizer:
             tuple(devices),
             bool(config.content_video),  # a video frame's objective has a temporal term
         )
-        prepared = self._prepared.get(key)
+        prepared = self._kept[1] if self._kept and self._kept[0] == key else None
         if prepared is None or resume_from is not None:
             # Only the latest run is kept: a -scales chain's earlier stages (their optimizer
             # state and targets) would otherwise stay in memory under the next, larger one, and
             # its fit check would find the memory they hold missing.
-            self._prepared.clear()
+            self._kept = prepared = None
             gc.collect()
             model_key = (config.model_file, config.proto_file)
             if model_key not in self._models:
@@ -251,7 +251,7 @@ class Stylizer:
             prepared = prepare.prepare(
                 config, reporter, devices, resume_from, images, loaded, init, guidance, temporal
             )
-            self._prepared[key] = prepared
+            self._kept = (key, prepared)
         else:
             net_images = color.network_inputs(config, *images)
             objectives = (prepared.objective, prepared.warmup)

@@ -184,6 +184,10 @@ class TiledObjective:
     def num_style(self) -> int:
         return self.objective.num_style
 
+    @property
+    def temporal_weight(self) -> float:
+        return self.objective.temporal_weight  # 0: config.validate refuses tiled video frames
+
     def _crops(self, image: np.ndarray, grid: Grid):
         """(tile, its activations) of each tile of `grid` over `image` [1, H, W, 3]."""
         (sy, sx) = grid.crop
