@@ -10,6 +10,7 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from absl import flags
 
@@ -254,6 +255,25 @@ def test_cli_end_to_end(tiny_run, tmp_path):
     assert result.stderr == ""
     assert "Iteration 4 / 4" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.png"]
+
+
+def test_a_second_run_loads_its_xla_functions_from_the_cache(quiet_run, tmp_path):
+    # L-BFGS's history writes are compiled with XLA; the second run finds them in the cache
+    # folder (no entry added or written again) and makes the same pixels.
+    home = tmp_path / "home"
+    env = {"TF_STYLE_HOME": str(home), "TF_STYLE_XLA_CACHE": "1", "TF_XLA_FLAGS": ""}
+    images = []
+    for name in ("first.png", "second.png"):
+        out = tmp_path / name
+        result = processes.run(processes.cli_for(quiet_run, output_image=str(out)), env=env)
+        assert result.returncode == 0, result.stderr
+        images.append(image_io.read_image(out))
+        entries = sorted((p.name, p.stat().st_mtime_ns) for p in home.glob("xla-tensorflow-*/*"))
+        if name == "first.png":
+            assert entries, "the first run cached no XLA function"
+            cached = entries
+    assert entries == cached
+    assert np.array_equal(images[0], images[1])
 
 
 def limited(config, max_bytes, *extra):

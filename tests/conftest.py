@@ -2,6 +2,7 @@
 image files, a local HTTP server."""
 
 import io
+import os
 import struct
 import zlib
 
@@ -11,6 +12,10 @@ from PIL import Image
 
 from tf_style.config import StyleConfig
 from tf_style.testing import caffe_writer, httpserver
+
+# The commands the tests start keep no XLA cache in the user's folder (~/.cache/tf_style);
+# tests/cli_test.py turns it on in a temporary one.
+os.environ.setdefault("TF_STYLE_XLA_CACHE", "0")
 
 # Narrow enough to run in milliseconds, with the real VGG-19 layer names and pooling.
 TINY_WIDTHS = (4, 8, 8, 12, 12)

@@ -154,6 +154,31 @@ def _silence_native_logs() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+def _cache_compilations() -> None:
+    """Lets XLA keep its compiled functions in the cache folder across runs.
+
+    A run compiles a few small functions with XLA (VGG's pool gradients, L-BFGS's history
+    writes), about 0.1 s each on the 2-core CPU; from the second run of the same sizes on, XLA
+    loads them instead (docs/performance.md#the-first-evaluation). TensorFlow reads
+    TF_XLA_FLAGS once, when it starts, so this runs before it is imported; a folder per
+    TensorFlow version keeps one version from loading another's executables. A user's own
+    cache flag, or TF_STYLE_XLA_CACHE=0, wins; a folder that cannot be made means no cache.
+    """
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if "persistent_cache_directory" in flags or os.environ.get("TF_STYLE_XLA_CACHE") == "0":
+        return
+    from importlib import metadata
+
+    from tf_style.models.download import cache_dir
+
+    try:
+        folder = cache_dir() / f"xla-tensorflow-{metadata.version('tensorflow')}"
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, metadata.PackageNotFoundError):
+        return
+    os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={folder}".strip()
+
+
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"tf-style: {message}\n")
     sys.stderr.flush()
@@ -312,6 +337,7 @@ def run(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if not any(a in ("-debug", "--debug", "-debug=true", "--debug=true") for a in argv[1:]):
         _silence_native_logs()
+    _cache_compilations()
     if any(a in _HELP for a in argv[1:]):
         print(usage_text())
         return
