@@ -163,17 +163,13 @@ def valid_convolution(x, kernel, turned=None):
     full = [[0, 0], [kh, kh], [kw, kw], [0, 0]]
 
     @tf.custom_gradient
-    def convolve(x, kernel):
+    def convolve(x):
         def grad(dy):
-            dx = tf.nn.conv2d(dy, turned_kernel(kernel) if turned is None else turned, 1, full)
-            dk = tf.compat.v1.nn.conv2d_backprop_filter(
-                x, tf.shape(kernel), dy, [1, 1, 1, 1], "VALID"
-            )
-            return dx, dk
+            return tf.nn.conv2d(dy, turned_kernel(kernel) if turned is None else turned, 1, full)
 
         return tf.nn.conv2d(x, kernel, 1, "VALID"), grad
 
-    return convolve(x, kernel)
+    return convolve(x)
 
 
 def same_convolution(x, kernel, turned=None):
@@ -187,28 +183,26 @@ def same_convolution(x, kernel, turned=None):
     forward kernels (oneDNN, cuDNN). Measured on the 2-core CPU for VGG-19: 18-27 % less time per
     evaluation at 512 and 256 px, and 15-27 % less peak memory from 512 to 2048 px
     (docs/high-resolution.md). `turned` is that kernel when a snapshot of it exists.
+
+    Only the input has a gradient: nothing trains the weights, and building their gradient
+    cost tracing time for ops that were pruned unused (here and in the other convolutions).
     """
-    kernel = tf.convert_to_tensor(kernel)  # a value, so the gradient sees no variables
+    kernel = tf.convert_to_tensor(kernel)  # a constant of the gradient
     if turned is not None:
         turned = tf.convert_to_tensor(turned)
     scope = tf.get_current_name_scope()  # the layer's: its gradient ops are named after it
 
     @tf.custom_gradient
-    def convolve(x, kernel):
+    def convolve(x):
         def grad(dy):
             with tf.name_scope(scope + "_grad/"):
-                dx = tf.nn.conv2d(
+                return tf.nn.conv2d(
                     dy, turned_kernel(kernel) if turned is None else turned, 1, "SAME"
                 )
-                # Inside a tf.function this is pruned unless someone trains the weights.
-                dk = tf.compat.v1.nn.conv2d_backprop_filter(
-                    x, tf.shape(kernel), dy, [1, 1, 1, 1], "SAME"
-                )
-            return dx, dk
 
         return tf.nn.conv2d(x, kernel, 1, "SAME"), grad
 
-    return convolve(x, kernel)
+    return convolve(x)
 
 
 def strided_convolution(x, kernel, stride: int, turned=None):
@@ -231,18 +225,15 @@ def strided_convolution(x, kernel, stride: int, turned=None):
     full = [[0, 0], [kh, kh], [kw, kw], [0, 0]]
 
     @tf.custom_gradient
-    def convolve(x, kernel):
+    def convolve(x):
         def grad(dy):
             dx = tf.nn.depth_to_space(tf.nn.conv2d(dy, turned, 1, full), stride)
             shape, got = tf.shape(x), tf.shape(dx)
             dx = dx[:, : shape[1], : shape[2]]
             rest = tf.maximum(shape[1:3] - got[1:3], 0)
             dx = tf.pad(dx, [[0, 0], [0, rest[0]], [0, rest[1]], [0, 0]])
-            dk = tf.compat.v1.nn.conv2d_backprop_filter(
-                x, tf.shape(kernel), dy, [1, stride, stride, 1], "VALID"
-            )
-            return tf.ensure_shape(dx, x.shape), dk
+            return tf.ensure_shape(dx, x.shape)
 
         return tf.nn.conv2d(x, kernel, stride, "VALID"), grad
 
-    return convolve(x, kernel)
+    return convolve(x)
