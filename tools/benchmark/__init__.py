@@ -38,6 +38,9 @@ The modules, one concern each (data flows down the list):
 - `stats.py`: curves, time to a loss, parity, pairing of rounds, the summary and the targets;
   `report.py`: the table, the plot, the saved results.
 - `schedule.py`: the order of the measurements; `cli.py` (and `__main__.py`): the flags.
+- `crowsonkb.py` (`-crowsonkb_dir`, alone): whole runs of crowsonkb/style-transfer-pytorch's
+  CLI against ours, multi-scale to 512 px, wall time and peak memory; `peers/crowsonkb.py`
+  writes the synthetic VGG-19 where its torchvision loads vgg19's weights.
 - `caffe_import.py`, `caffe_steps.py`: the Caffe import benchmark (`-caffe_parse`, or alone as
   `python -m tools.benchmark.caffe_import`), each step a fresh process.
 - Standalone measurements, each `python -m tools.benchmark.<name>`: `quality.py` (what the

@@ -27,6 +27,11 @@ def main(argv) -> None:
 
         memory_report(flags.FLAGS)
         return
+    if flags.FLAGS.crowsonkb_dir:
+        from tools.benchmark.crowsonkb import run_comparison
+
+        run_comparison(flags.FLAGS)
+        return
     if flags.FLAGS.report_only:
         from tools.benchmark.report import finish
 
@@ -44,7 +49,16 @@ def define_flags() -> None:
     flags.DEFINE_string("worker", "", "Internal: run one measured configuration (a spec file).")
     flags.DEFINE_boolean("report_only", False, "Summarise out_dir/benchmark.json's jobs again.")
     flags.DEFINE_string("peer_dir", "", "A checkout of ProGamerGov/neural-style-pt; empty: skip.")
-    flags.DEFINE_string("peer_python", "python3", "A Python with torch for neural-style-pt.")
+    flags.DEFINE_string("peer_python", "python3", "A Python with torch for the peers.")
+    flags.DEFINE_string(
+        "crowsonkb_dir", "", "A checkout of crowsonkb/style-transfer-pytorch: run only the "
+        "whole-run comparison with its CLI (tools/benchmark/crowsonkb.py); empty: skip.",
+    )  # fmt: skip
+    flags.DEFINE_integer("crowsonkb_size", 512, "The final size of the crowsonkb comparison.")
+    flags.DEFINE_float(
+        "crowsonkb_fraction", 1.0, "The share of each side's default iterations that the "
+        "crowsonkb comparison runs (1: the peer's 1000 + 500 per later scale, quality's 150).",
+    )  # fmt: skip
     flags.DEFINE_string("out_dir", "benchmark_out", "Where the files and results go.")
     flags.DEFINE_list("sizes", ["256", "512"], "Sizes of the paired rounds (square images).")
     flags.DEFINE_integer("evaluations", 100, "Evaluations per run at the first size.")
