@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools.benchmark import peer, runner
+from tools.benchmark import crowsonkb, peer, runner
 
 
 def test_peer_keys_follow_neural_style_pt_sequential():
@@ -40,9 +40,14 @@ def test_peer_preprocess(tmp_path):
     np.testing.assert_allclose(out[0], expected, atol=1e-4)
 
 
-def test_peer_driver_is_python_that_imports_nothing_of_ours():
-    # It runs with the peer's Python: a venv with torch, torchvision, numpy and pillow only.
-    tree = ast.parse(peer.DRIVER.read_text(), str(peer.DRIVER))
+@pytest.mark.parametrize(
+    "driver,allowed",
+    [(peer.DRIVER, {"torch", "torchvision", "numpy", "PIL"}),
+     (crowsonkb.DRIVER, {"torch", "torchvision", "numpy"})],
+)  # fmt: skip
+def test_peer_drivers_are_python_that_imports_nothing_of_ours(driver, allowed):
+    # Each runs with the peer's Python: a venv with the peers' packages and no tf_style.
+    tree = ast.parse(driver.read_text(), str(driver))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -50,7 +55,6 @@ def test_peer_driver_is_python_that_imports_nothing_of_ours():
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, "a relative import"
             imported.add(node.module.split(".")[0])
-    allowed = {"torch", "torchvision", "numpy", "PIL"}
     assert imported - allowed <= set(sys.stdlib_module_names), imported
     assert {"torch", "numpy"} <= imported
 
