@@ -154,7 +154,7 @@ def _silence_native_logs() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def _cache_compilations() -> None:
+def cache_compilations() -> None:
     """Lets XLA keep its compiled functions in the cache folder across runs.
 
     A run compiles a few small functions with XLA (VGG's pool gradients, L-BFGS's history
@@ -337,7 +337,7 @@ def run(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if not any(a in ("-debug", "--debug", "-debug=true", "--debug=true") for a in argv[1:]):
         _silence_native_logs()
-    _cache_compilations()
+    cache_compilations()
     if any(a in _HELP for a in argv[1:]):
         print(usage_text())
         return

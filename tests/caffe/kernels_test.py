@@ -127,6 +127,41 @@ def test_same_convolution_with_and_without_a_snapshot():
     np.testing.assert_allclose(stale, -want_dx, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("channels,compiled", [((256, 256), True), ((128, 256), False)])
+def test_wide_float32_convolutions_run_through_xla_where_onednn_would(
+    monkeypatch, channels, compiled
+):
+    # On a CPU where oneDNN runs the convolutions, wide float32 ones (and their input gradients,
+    # forward convolutions too) go through a compiled XLA function; the oracle is TensorFlow's
+    # own convolution and its gradient, in float64.
+    monkeypatch.setattr(kernels, "_xla_convolutions", lambda: True)
+    rng = np.random.default_rng(2)
+    cin, cout = channels
+    x = rng.standard_normal((1, 6, 5, cin))
+    kernel = rng.standard_normal((3, 3, cin, cout)) / 30
+    up = rng.standard_normal((1, 6, 5, cout))
+
+    @tf.function
+    def ours(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = kernels.same_convolution(x, tf.constant(kernel, tf.float32))
+        return y, tape.gradient(y, x, tf.constant(up, tf.float32))
+
+    x64 = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x64)
+        want_y = tf.nn.conv2d(x64, tf.constant(kernel), 1, "SAME")
+    want_dx = tape.gradient(want_y, x64, tf.constant(up))
+    y, dx = ours(tf.constant(x, tf.float32))
+    np.testing.assert_allclose(y, want_y, rtol=1e-4, atol=1e-4 * np.abs(want_y).max())
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4 * np.abs(want_dx).max())
+    graph = ours.get_concrete_function(tf.TensorSpec(x.shape, tf.float32)).graph
+    calls = [op for op in graph.get_operations() if op.type == "PartitionedCall"]
+    plain = [op for op in graph.get_operations() if op.type == "Conv2D"]
+    assert (len(calls), len(plain)) == ((2, 0) if compiled else (0, 2))
+
+
 def test_snapshots_follow_the_weights_and_are_not_weights():
     conv = keras.layers.Conv2D(4, 3, padding="same")
     conv.build((1, 6, 6, 2))
