@@ -268,12 +268,26 @@ def test_a_second_run_loads_its_xla_functions_from_the_cache(quiet_run, tmp_path
         result = processes.run(processes.cli_for(quiet_run, output_image=str(out)), env=env)
         assert result.returncode == 0, result.stderr
         images.append(image_io.read_image(out))
-        entries = sorted((p.name, p.stat().st_mtime_ns) for p in home.glob("xla-tensorflow-*/*"))
+        cache = home.glob("xla-tensorflow-*-cpu-*/*")
+        entries = sorted((p.name, p.stat().st_mtime_ns) for p in cache)
         if name == "first.png":
             assert entries, "the first run cached no XLA function"
             cached = entries
     assert entries == cached
     assert np.array_equal(images[0], images[1])
+
+
+def test_the_xla_cache_is_kept_per_cpu():
+    # Cores repeat their lines; another instruction set or model is another folder.
+    xeon = "processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu avx512f amx_tile\n\n"
+    both = xeon + xeon.replace(": 0", ": 1")
+    tag = cli.cpu_tag(xeon)
+    assert len(tag) == 12 and int(tag, 16) >= 0
+    assert cli.cpu_tag(both) == tag
+    assert cli.cpu_tag(xeon.replace(" amx_tile", "")) != tag
+    assert cli.cpu_tag(xeon.replace("Xeon", "EPYC")) != tag
+    arm = "processor\t: 0\nFeatures\t: fp asimd sve\nCPU part\t: 0xd40\n"
+    assert cli.cpu_tag(arm) != cli.cpu_tag(arm.replace(" sve", ""))
 
 
 def limited(config, max_bytes, *extra):

@@ -161,8 +161,9 @@ def cache_compilations() -> None:
     writes), about 0.1 s each on the 2-core CPU; from the second run of the same sizes on, XLA
     loads them instead (docs/performance.md#the-first-evaluation). TensorFlow reads
     TF_XLA_FLAGS once, when it starts, so this runs before it is imported; a folder per
-    TensorFlow version keeps one version from loading another's executables. A user's own
-    cache flag, or TF_STYLE_XLA_CACHE=0, wins; a folder that cannot be made means no cache.
+    TensorFlow version and CPU (`cpu_tag`) keeps one version, or one machine sharing the home
+    folder, from loading another's executables. A user's own cache flag, or
+    TF_STYLE_XLA_CACHE=0, wins; a folder that cannot be made means no cache.
     """
     flags = os.environ.get("TF_XLA_FLAGS", "")
     if "persistent_cache_directory" in flags or os.environ.get("TF_STYLE_XLA_CACHE") == "0":
@@ -172,11 +173,33 @@ def cache_compilations() -> None:
     from tf_style.models.download import cache_dir
 
     try:
-        folder = cache_dir() / f"xla-tensorflow-{metadata.version('tensorflow')}"
+        with open("/proc/cpuinfo", errors="replace") as f:
+            cpuinfo = f.read()
+    except OSError:  # not Linux: the machine's name below is all there is
+        cpuinfo = ""
+    try:
+        version = metadata.version("tensorflow")
+        folder = cache_dir() / f"xla-tensorflow-{version}-cpu-{cpu_tag(cpuinfo)}"
         folder.mkdir(parents=True, exist_ok=True)
     except (OSError, metadata.PackageNotFoundError):
         return
     os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={folder}".strip()
+
+
+def cpu_tag(cpuinfo: str) -> str:
+    """A short hash of the CPU's kind, model and instruction sets (from /proc/cpuinfo's text).
+
+    XLA compiles its CPU functions for the host's instruction sets, and on loading a cached one
+    compiled elsewhere it only warns ("could lead to execution errors such as SIGILL") and runs
+    it: machines that share a home folder (NFS on a cluster) must not share cache entries.
+    """
+    import hashlib
+    import platform
+
+    keys = ("model name", "flags", "Features", "CPU part")  # x86 and ARM
+    lines = {line.strip() for line in cpuinfo.splitlines() if line.startswith(keys)}
+    text = "\n".join([platform.machine(), platform.processor(), *sorted(lines)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _fail(message: str, code: int) -> None:
