@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tf_style import errors, image_io, preprocess, stylizer
 from tf_style.report import Reporter
@@ -388,3 +389,33 @@ def test_a_chain_lets_go_of_its_earlier_stages(tiny_run, monkeypatch):
     kept.run(tiny_run.replace(scales=(16, 24, 32), scale_iterations=(3, 3, 3), save_iter=0))
     assert len(made) == 3
     assert [ref() is None for ref in made] == [True, True, False]
+
+
+def test_a_chain_keeps_no_earlier_network_or_graph(tiny_run, monkeypatch):
+    # What each stage leaves behind, counted once the next one is prepared. -padding replicate
+    # makes new convolutions with their own weights: every build of the network calls the
+    # model's shared layers again and Keras keeps each call on them, so a network rebuilt per
+    # stage stayed in memory. And each traced chunk registered its custom gradients in
+    # TensorFlow's global registry, which kept every earlier stage's graphs.
+    import gc
+
+    from tf_style import prepare
+
+    live = []
+    original = prepare.prepare
+
+    def counting(*args, **kwargs):
+        prepared = original(*args, **kwargs)
+        gc.collect()
+        objects = gc.get_objects()
+        live.append(
+            (sum(isinstance(o, tf.Variable) for o in objects),
+             sum(isinstance(o, tf.Graph) for o in objects))
+        )  # fmt: skip
+        return prepared
+
+    monkeypatch.setattr(prepare, "prepare", counting)
+    config = tiny_run.replace(scales=(16, 24, 32), scale_iterations=(2, 2, 2), padding="replicate")
+    stylizer.Stylizer().run(config.replace(save_iter=0))
+    assert len(live) == 3 and live[0][0] > 0
+    assert live[1:] == live[:1] * 2

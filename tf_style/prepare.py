@@ -4,6 +4,7 @@ captured) and the optimizer, as `Prepared`."""
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -87,14 +88,10 @@ def prepare(
         model, entry = loaded or load_model(config, reporter)
         space = models.color_space(entry)
         reporter.loaded(config.model_file, model)
-        extractor = build_extractor(
-            model,
-            *layers,
-            config.pooling,
-            config.precision,
-            recompute=config.recompute,
-            padding=_padding(config),
-        )
+        extractor = _extractor(
+            model, devices[0], *layers, config.pooling, config.precision,
+            recompute=config.recompute, padding=_padding(config),
+        )  # fmt: skip
         check_image_sizes(config, extractor, net_content, net_styles)
         settings = dict(
             optimizer=config.optimizer,
@@ -163,6 +160,25 @@ def prepare(
         return Prepared(optimizer, objective, images[0], space, warmup)
 
 
+# Extractors by model, then by device and options: kept as long as their model is.
+_EXTRACTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _extractor(model, device: str, *args, **options):
+    """`build_extractor(model, *args, **options)` placed on `device`, built once per model.
+
+    Not only a saving: every build calls the model's shared layers (ReLUs, pools, sums) again,
+    and each call leaves a Keras node on them that holds the new extractor, so rebuilding for
+    each -scales stage or batch job kept every earlier extractor, folded weights included.
+    """
+    built = _EXTRACTORS.setdefault(model, {})
+    key = (device, args, tuple(sorted(options.items())))
+    if key not in built:
+        with tf.device(device):
+            built[key] = build_extractor(model, *args, **options)
+    return built[key]
+
+
 def _padding(config: StyleConfig) -> str:
     """The convolutions' padding: -padding's, or circular for -seamless."""
     return "circular" if config.seamless else config.padding
@@ -199,9 +215,10 @@ def _warmup_extractor(config, model, layers, size, device):
     `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit."""
     if not optimizers.warms_up(config.optimizer, config.precision):
         return None
-    warmup = build_extractor(
-        model, *layers, config.pooling, recompute=config.recompute, padding=_padding(config)
-    )
+    warmup = _extractor(
+        model, device, *layers, config.pooling, recompute=config.recompute,
+        padding=_padding(config),
+    )  # fmt: skip
     # Its activations take twice bfloat16's memory while the L-BFGS history is still short
     # (all of it with -jit, which allocates it at once).
     try:

@@ -19,6 +19,8 @@ runs chunks of steps as one traced call between the caller's callbacks.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -51,10 +53,42 @@ def dot(a: tf.Tensor, b: tf.Tensor, dtype: tf.DType = tf.float64) -> tf.Tensor:
 
 
 def function(fn: Callable, jit_compile: bool) -> Callable:
+    """`fn` as a `tf.function`, whose traces let go of their custom gradients once made."""
+
+    @functools.wraps(fn)
+    def traced(*args):
+        with _custom_gradients_released():
+            return fn(*args)
+
     # Control flow here is written with tf.cond / tf.while_loop, so AutoGraph has nothing to
     # convert; left on, it transpiles every function reached from the chunk (the objective and
     # the model's layers too), 4-5 s of a VGG-19 run's first trace.
-    return tf.function(fn, jit_compile=jit_compile, autograph=False)
+    return tf.function(traced, jit_compile=jit_compile, autograph=False)
+
+
+@contextlib.contextmanager
+def _custom_gradients_released():
+    """Unregisters the gradients that `tf.custom_gradient` registers while this traces.
+
+    In a graph each `tf.custom_gradient` call registers its gradient function under a new
+    name in TensorFlow's global registry, and nothing ever removes it; the function holds
+    tensors of the graph being traced, so every traced objective stayed in memory with its
+    graphs (a -scales chain kept each stage's). The chunk takes its gradients inside its own
+    trace, so once the trace is made the entries are never looked up again. (Private API:
+    TensorFlow has no public way to unregister; without the registry nothing is released.)
+    """
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    known = len(registry) if isinstance(registry, dict) else None
+    try:
+        yield
+    finally:
+        if known is not None:
+            # Dicts keep insertion order: what this trace registered comes after `known`.
+            for name in list(registry)[known:]:
+                if name.startswith("CustomGradient-"):
+                    del registry[name]
 
 
 def all_finite(*tensors: tf.Tensor) -> tf.Tensor:
