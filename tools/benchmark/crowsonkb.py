@@ -208,7 +208,11 @@ def run_comparison(flags, log=print) -> dict:
         raise SystemExit(f"-crowsonkb_dir {checkout}: no style_transfer/cli.py there.")
     folder = Path(flags.out_dir).resolve() / "crowsonkb"
     folder.mkdir(parents=True, exist_ok=True)
-    model, peer_env = prepare(folder, flags.peer_python, flags.seed, log)
+    # The runs start in `folder`: a relative -peer_python (not a bare name on PATH) is made
+    # absolute first.
+    python = flags.peer_python
+    python = str(Path(python).absolute()) if os.sep in python else python
+    model, peer_env = prepare(folder, python, flags.seed, log)
     peer_env["PYTHONPATH"] = str(checkout)
     size, fraction = flags.crowsonkb_size, flags.crowsonkb_fraction
     content = str(Path(flags.content_image).resolve())
@@ -221,7 +225,7 @@ def run_comparison(flags, log=print) -> dict:
             output = folder / f"{run}.png"
             output.unlink(missing_ok=True)
             if name == "peer":
-                command = peer_command(flags.peer_python, content, style, output, size, fraction)
+                command = peer_command(python, content, style, output, size, fraction)
                 env = peer_env
             else:
                 args = ours_args(name, content, style, output, model, size, fraction)
