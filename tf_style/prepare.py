@@ -215,8 +215,9 @@ def _warmup_extractor(config, model, layers, size, device):
     `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit."""
     if not optimizers.warms_up(config.optimizer, config.precision):
         return None
+    # The same arguments as a float32 run's extractor, so that the two share one.
     warmup = _extractor(
-        model, device, *layers, config.pooling, recompute=config.recompute,
+        model, device, *layers, config.pooling, "float32", recompute=config.recompute,
         padding=_padding(config),
     )  # fmt: skip
     # Its activations take twice bfloat16's memory while the L-BFGS history is still short

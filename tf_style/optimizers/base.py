@@ -86,6 +86,7 @@ def _custom_gradients_released():
     finally:
         if known is not None:
             # Dicts keep insertion order: what this trace registered comes after `known`.
+            # (Traces nest, inner ones ending first; none run side by side in threads here.)
             for name in list(registry)[known:]:
                 if name.startswith("CustomGradient-"):
                     del registry[name]
@@ -329,7 +330,8 @@ class Optimizer(tf.Module):
     def chunk(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """`run`'s chunk of `n` evaluations: the optimizer's traced (with -jit, compiled)
         function, which a caller's own `tf.function` may call too (a batch runs every
-        replica's chunk in one traced program)."""
+        replica's chunk in one traced program), though not differentiate: its trace lets go
+        of the custom gradients a gradient through it would need (`function`)."""
         raise NotImplementedError
 
 
