@@ -48,13 +48,20 @@ def pad(x: tf.Tensor, ph, pw, mode: str, value: float = 0.0) -> tf.Tensor:
             continue
         n = x.shape[axis] or tf.shape(x)[axis]
         if mode == "replicate":
-            parts = [tf.repeat(tf.gather(x, [0], axis=axis), before, axis=axis), x,
-                     tf.repeat(tf.gather(x, [n - 1], axis=axis), after, axis=axis)]  # fmt: skip
+            parts = [tf.repeat(_rows(x, axis, 0, 1), before, axis=axis), x,
+                     tf.repeat(_rows(x, axis, n - 1, 1), after, axis=axis)]  # fmt: skip
         else:  # circular: each side continues with the opposite one
-            parts = [tf.gather(x, tf.range(n - before, n), axis=axis), x,
-                     tf.gather(x, tf.range(after), axis=axis)]  # fmt: skip
+            parts = [_rows(x, axis, n - before, before), x, _rows(x, axis, 0, after)]
         x = tf.concat(parts, axis=axis)
     return x
+
+
+def _rows(x: tf.Tensor, axis: int, start, count) -> tf.Tensor:
+    """`count` rows (axis 1) or columns (axis 2) of `x` from `start`: a slice, whose gradient is
+    a dense pad; a gather's is a scatter, whose sums were not in the same order run to run."""
+    begin, size = [0, 0, 0, 0], [-1, -1, -1, -1]
+    begin[axis], size[axis] = start, count
+    return tf.slice(x, begin, size)
 
 
 def takes_compiled_pool(x: tf.Tensor) -> bool:
