@@ -31,6 +31,18 @@ def test_estimate_grows_with_size_and_history(extractor):
     assert estimate(512, precision="bfloat16") < estimate(512)
 
 
+def test_two_tiles_at_a_time_hold_two_tiles_activations(extractor):
+    crop = (96, 96)
+    one = memory.estimate_peak_bytes(extractor, 512, 512, tile=crop)
+    two = memory.estimate_peak_bytes(extractor, 512, 512, tile=crop, tiles_together=2)
+    # The runtime and the weights once, the activations (with their factor) twice.
+    activations = memory.activation_bytes(extractor, *crop) * memory.PLAIN_ACTIVATION_FACTOR
+    assert two - one == int(activations)
+    # Untiled, the whole image is one evaluation whatever the count.
+    whole = memory.estimate_peak_bytes(extractor, 512, 512)
+    assert memory.estimate_peak_bytes(extractor, 512, 512, tiles_together=2) == whole
+
+
 def test_activation_peak_by_hand(tiny_vgg):
     # The tiny VGG (widths 4, 8, ...) peaks in the backward of relu1_2 (64 px, 4 channels), per
     # pixel: relu1_1 and relu1_2 kept (4 + 4) and the gradients of relu1_2's output and input

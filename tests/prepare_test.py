@@ -39,6 +39,24 @@ def test_bfloat16_lbfgs_gets_a_float32_warm_up(tiny_run, optimizer, warms_up):
     assert len(note) == warms_up
 
 
+def test_a_tiled_bfloat16_run_warms_up_where_its_float32_tiles_fit(tiny_run, monkeypatch):
+    from tf_style import caffe, memory
+    from tf_style.features import build_extractor
+
+    config = tiny_run.replace(
+        precision="bfloat16", image_size=256, tile_size=96, lbfgs_num_correction=5
+    )
+    ex = build_extractor(caffe.load_model(config.proto_file, config.model_file),
+                         config.content_layers, config.style_layers)  # fmt: skip
+    # Room for the float32 warm-up's tiles, not for its whole image (the 40x56 content at
+    # 256 px is 182 x 256).
+    whole = memory.estimate_peak_bytes(ex, 182, 256, num_correction=5)
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": whole - 1)
+    ready, lines = prepared(config)
+    assert any(line.startswith("Tiles:") for line in lines)
+    assert ready.warmup is not None
+
+
 def test_a_checkpoint_is_restored_and_said(tiny_run):
     config = tiny_run.replace(checkpoint_iter=3)
     ready, _ = prepared(config)

@@ -14,7 +14,7 @@ from tf_style import caffe, memory, stylizer, tiling
 from tf_style.features import build_extractor
 from tf_style.objective import Objective
 from tf_style.report import Reporter
-from tf_style.testing import processes
+from tf_style.testing import processes, seams
 
 
 def run(config, **kwargs):
@@ -27,11 +27,11 @@ def model(tiny_vgg):
     return caffe.load_model(*tiny_vgg)
 
 
-def objectives(model, layers, grid, content, style):
+def objectives(model, layers, grid, content, style, together=1):
     ex = build_extractor(model, *layers)
     plain = Objective(ex, content_weight=5.0, style_weight=100.0, tv_weight=1e-3)
     tiled = tiling.TiledObjective(Objective(ex, content_weight=5.0, style_weight=100.0,
-                                            tv_weight=1e-3), grid)  # fmt: skip
+                                            tv_weight=1e-3), grid, together)  # fmt: skip
     for o in (plain, tiled):
         o.capture_content(content)
         o.capture_styles([style], [1.0])
@@ -70,19 +70,42 @@ def test_one_tile_covering_the_image_is_the_untiled_run(tiny_run):
     assert "Tiles:" not in log
 
 
-def test_the_tiled_content_gradient_is_the_untiled_one_within_the_margin(model):
-    # relu1_2 sees 5 x 5 pixels; the tiles see 16 pixels around their cores.
+@pytest.mark.parametrize("together", [1, 2])
+def test_the_tiled_content_gradient_is_the_untiled_one_within_the_margin(model, together):
+    # relu1_2 sees 5 x 5 pixels; the tiles see 16 pixels around their cores. Two at a time,
+    # 9 tiles leave the last one alone.
     rng = np.random.default_rng(0)
     content = rng.normal(0, 40, (1, 96, 128, 3)).astype(np.float32)
     x = rng.normal(0, 40, (1, 96, 128, 3)).astype(np.float32)
-    for tile in (32, 48):
+    for tile, count in ((32, 12), (44, 9), (48, 6)):
         grid = tiling.make_grid(96, 128, tile, 16, 1)
-        assert len(grid) >= 6
-        plain, tiled = objectives(model, (["relu1_2"], []), grid, content, content[:, :50])
+        assert len(grid) == count
+        plain, tiled = objectives(
+            model, (["relu1_2"], []), grid, content, content[:, :50], together
+        )
         want_loss, want, _ = plain(tf.constant(x))
         loss, got, _ = tf.function(tiled, autograph=False)(tf.constant(x))
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(np.abs(want).max()))
         np.testing.assert_allclose(float(loss), float(want_loss), rtol=1e-6)
+
+
+def test_two_tiles_at_a_time_evaluate_as_one_at_a_time(model):
+    # Content and style, 9 tiles: the last pair is one tile and nothing.
+    rng = np.random.default_rng(2)
+    content = rng.normal(0, 40, (1, 96, 128, 3)).astype(np.float32)
+    x = tf.constant(rng.normal(0, 40, (1, 96, 128, 3)).astype(np.float32))
+    grid = tiling.make_grid(96, 128, 44, 16, 1)
+    layers = ["relu1_2"], ["relu1_1", "relu1_2"]
+    _, one = objectives(model, layers, grid, content, content[:, :60])
+    _, two = objectives(model, layers, grid, content, content[:, :60], together=2)
+    (want_loss, want, want_terms), (loss, got, terms) = (
+        tf.function(o, autograph=False)(x) for o in (one, two)
+    )
+    assert len(grid) == 9
+    # The same tiles' gradients added in the same order; only the terms' sums are regrouped.
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(terms, want_terms, rtol=1e-6)
+    np.testing.assert_allclose(float(loss), float(want_loss), rtol=1e-6)
 
 
 def test_the_style_statistics_of_a_large_style_image_accumulate_over_its_tiles(model):
@@ -122,14 +145,14 @@ def test_a_tiled_run_leaves_no_seam(tiny_run):
         save_iter=0,
     )
     grid = tiling.make_grid(192, 256, 96, 32, 16)
-    lines = tiling.grid_lines(grid)
+    lines = seams.grid_lines(grid)
     tiled, log = run(texture.replace(tile_size=96, tile_overlap=32))
     assert "Tiles: 6 of" in log
-    assert tiling.seam_score(np.clip(tiled, 0, 1), *lines) < 1.25
+    assert seams.seam_score(np.clip(tiled, 0, 1), *lines) < 1.25
     one = np.clip(run(texture)[0], 0, 1)
     other = np.clip(run(texture.replace(seed=2))[0], 0, 1)
     stitched = np.concatenate([one[:, :128], other[:, 128:]], axis=1)
-    assert tiling.seam_score(stitched, cols=[128]) > 1.25  # the score sees a seam
+    assert seams.seam_score(stitched, cols=[128]) > 1.25  # the score sees a seam
 
 
 @pytest.mark.slow
@@ -149,8 +172,8 @@ def test_a_seamless_texture_tiles_two_by_two_without_a_seam(tiny_run):
         image = np.clip(run(texture.replace(seamless=seamless))[0], 0, 1)
         h, w = image.shape[:2]
         mosaic = np.tile(image, (2, 2, 1))
-        wrap = tiling.seam_score(mosaic, rows=[h], cols=[w])
-        return wrap / tiling.seam_score(mosaic, rows=[h // 2], cols=[w // 2])
+        wrap = seams.seam_score(mosaic, rows=[h], cols=[w])
+        return wrap / seams.seam_score(mosaic, rows=[h // 2], cols=[w // 2])
 
     # Measured: 1.01 with -seamless 1, 1.21 without; the wrap edges of a plain texture are seams.
     assert wrap_over_interior(1) < 1.1 < wrap_over_interior(0)
@@ -195,6 +218,37 @@ def test_tile_size_auto_tiles_only_what_does_not_fit(tiny_run, monkeypatch):
     _, log = run(config.replace(scales=(64, big), num_iterations=2))
     first, second = log.split("Scale 2 / 2")
     assert "Tiles:" not in first and "Tiles:" in second
+
+
+@pytest.mark.slow
+def test_two_tiles_run_side_by_side_where_they_fit_and_hold_less_than_the_image(
+    tiny_run, monkeypatch
+):
+    config = tiny_run.replace(optimizer="adam", image_size=256, num_iterations=2, tile_size=96)
+    ex = build_extractor(caffe.load_model(config.proto_file, config.model_file),
+                         config.content_layers, config.style_layers)  # fmt: skip
+    h, w = 256 * 40 // 56, 256  # the tiny run's content is 56 x 40
+    stride = tiling.network_stride(ex)
+    grid = tiling.make_grid(h, w, 96, max(stride, 96 // 4 // stride * stride), stride)
+    assert 2 * grid.crop[0] * grid.crop[1] < h * w
+    one, two = (
+        memory.estimate_peak_bytes(ex, h, w, optimizer="adam", tile=grid.crop, tiles_together=n)
+        for n in (1, 2)
+    )
+    for have, together in ((two, 2), (two - 1, 1), (None, 1)):
+        monkeypatch.setattr(memory, "available_bytes", lambda device="CPU", have=have: have)
+        _, log = run(config)
+        assert f"Tiles: {len(grid)} of" in log
+        assert ("two at a time" in log) == (together == 2), (have, one, two)
+    # Two crops of 128 px tiles hold more pixels than the image: one at a time, room or not.
+    monkeypatch.setattr(memory, "available_bytes", lambda device="CPU": 1 << 40)
+    _, log = run(config.replace(tile_size=128))
+    assert "Tiles: 4 of" in log and "two at a time" not in log
+    # Under -jit XLA would run them in turn; the tiled run compiles whole and agrees.
+    plain, _ = run(config)
+    compiled, log = run(config.replace(jit=True))
+    assert "Tiles:" in log and "two at a time" not in log
+    np.testing.assert_allclose(compiled, plain, atol=1e-4)
 
 
 # A tiled run's peak resident memory in a fresh process: content relu2_1 and style relu1_1 and

@@ -141,6 +141,7 @@ def estimate_peak_bytes(
     precision: str = "float32",
     guided_terms: int = 0,
     tile: tuple[int, int] | None = None,
+    tiles_together: int = 1,
 ) -> int:
     """Estimated peak memory of a run at this image size, in bytes (errs on the high side).
 
@@ -156,8 +157,8 @@ def estimate_peak_bytes(
         guided_terms: style terms guided by output masks (-style_masks, region maps): each
             keeps its masked copy of every style layer's activations (float32) for the
             backward pass.
-        tile: the (height, width) of a tile (-tile_size): the network sees one tile at a time,
-            while the whole image's content activations and gradient stay.
+        tile: the (height, width) of a tile (-tile_size): the network sees `tiles_together`
+            tiles at a time, while the whole image's content activations and gradient stay.
     """
     history = {"lbfgs": 2 * num_correction, "tfp_lbfgs": 4 * num_correction, "adam": 2}
     if optimizer not in history:
@@ -170,6 +171,7 @@ def estimate_peak_bytes(
             recompute=recompute,
             precision=precision,
             guided_terms=guided_terms,
+            copies=tiles_together if tile else 1,
         )
         + (_content_bytes(extractor, height, width) + 3 * height * width * 4 if tile else 0)
     )
@@ -191,9 +193,11 @@ def network_bytes(
     recompute: bool = False,
     precision: str = "float32",
     guided_terms: int = 0,
+    copies: int = 1,
 ) -> int:
-    """What one evaluation of the network at this input size takes, and the process around
-    it: the runtime, the weights and their copies, the activations (see `estimate_peak_bytes`)."""
+    """What `copies` evaluations of the network at this input size at once take (tiles run
+    in pairs), and the process around them: the runtime, the weights and their copies, the
+    activations (see `estimate_peak_bytes`)."""
     weights = sum(_size(w.shape) * 4 for w in extractor.model.weights)
     guided = 0
     if guided_terms:
@@ -204,7 +208,7 @@ def network_bytes(
         extractor, height, width, recompute=recompute, precision=precision
     )
     factor = 1 if recompute else PLAIN_ACTIVATION_FACTOR
-    return guided + RUNTIME_BYTES + WEIGHT_COPIES * weights + int(activations * factor)
+    return copies * (guided + int(activations * factor)) + RUNTIME_BYTES + WEIGHT_COPIES * weights
 
 
 def _content_bytes(extractor: Extractor, height: int, width: int) -> int:
@@ -302,9 +306,10 @@ def tile_crop(height: int, width: int, tile: int, overlap: int | None = None) ->
 
 
 def fitting_tile(extractor: Extractor, height: int, width: int, have: int, **settings):
-    """The largest -tile_size (a multiple of 64, from 128) whose run fits in `have` bytes, or
-    None when none does."""
+    """The largest -tile_size (a multiple of 64, from 128) whose run fits in `have` bytes one
+    tile at a time, or None when none does."""
     settings.pop("tile", None)
+    settings.pop("tiles_together", None)
     best = None
     for tile in range(128, max(height, width) + 64, 64):
         crop = tile_crop(height, width, tile)
@@ -325,7 +330,7 @@ def check_fits(
     """Raises MemoryEstimateError when the run's estimated peak exceeds the available memory.
 
     `settings` are `estimate_peak_bytes`'s (optimizer, num_correction, recompute, precision,
-    guided_terms, tile).
+    guided_terms, tile, tiles_together).
 
     Returns:
         The estimate in bytes (also when the available memory is unknown).

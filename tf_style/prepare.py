@@ -101,10 +101,12 @@ def prepare(
             guided_terms=guidance.signature[0] if guidance.signature[1] else 0,
         )
         grid = _grid(config, extractor, net_content.shape[:2], devices[0], settings)
+        together = _together(config, grid, extractor, net_content.shape[:2], devices, settings)
         if grid is not None:
             reporter.note(
                 f"Tiles: {len(grid)} of {grid.crop[1]}x{grid.crop[0]} pixels "
-                f"({grid.overlap} of them overlap on each side)."
+                f"({grid.overlap} of them overlap on each side)"
+                + (", two at a time." if together == 2 else ".")
             )
         # Stop before allocating when the run cannot fit (with what to change).
         memory.check_fits(
@@ -112,9 +114,14 @@ def prepare(
             *net_content.shape[:2],
             device=devices[0],
             tile=grid and grid.crop,
+            tiles_together=together,
             **settings,
         )
-        warmup = _warmup_extractor(config, model, layers, net_content.shape[:2], devices[0])
+        warmup = _warmup_extractor(
+            config, model, layers, net_content.shape[:2], devices[0],
+            tile=grid and grid.crop, tiles_together=together,
+            guided_terms=settings["guided_terms"],
+        )  # fmt: skip
         if len(devices) > 1:
             cuts = split_points(config.multigpu_strategy, extractor, config.tv_weight, len(devices))
             extractor = split_extractor(extractor, cuts, devices)
@@ -131,8 +138,8 @@ def prepare(
                 reporter.setup_layer("content", index, name)
             if i in extractor.style:
                 reporter.setup_layer("style", index, name)
-        objective = _objective(extractor, config, grid)
-        warmup = warmup and _objective(warmup, config, grid)
+        objective = _objective(extractor, config, grid, together)
+        warmup = warmup and _objective(warmup, config, grid, together)
         x0 = capture(
             config,
             (objective, warmup),
@@ -205,14 +212,28 @@ def _grid(config: StyleConfig, extractor, size, device: str, settings: dict):
     return grid if len(grid) > 1 else None
 
 
-def _objective(extractor, config: StyleConfig, grid):
+def _together(config: StyleConfig, grid, extractor, size, devices, settings: dict) -> int:
+    """How many tiles an evaluation runs at once: two on one CPU where two fit and hold fewer
+    pixels than the image (tiles are there to save memory; two are 1.2x to 1.5x faster,
+    docs/high-resolution.md), else one. Not under -jit, where XLA runs them in turn."""
+    if grid is None or config.jit or len(devices) > 1 or "CPU" not in devices[0].upper():
+        return 1
+    if 2 * grid.crop[0] * grid.crop[1] > size[0] * size[1]:
+        return 1
+    have = memory.available_bytes(devices[0])
+    two = memory.estimate_peak_bytes(extractor, *size, tile=grid.crop, tiles_together=2, **settings)
+    return 2 if have is not None and two <= have else 1
+
+
+def _objective(extractor, config: StyleConfig, grid, together: int):
     objective = Objective.for_config(extractor, config)
-    return objective if grid is None else tiling.TiledObjective(objective, grid)
+    return objective if grid is None else tiling.TiledObjective(objective, grid, together)
 
 
-def _warmup_extractor(config, model, layers, size, device):
+def _warmup_extractor(config, model, layers, size, device, **fit):
     """The float32 extractor of L-BFGS's first evaluations in a bfloat16 run (see
-    `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit."""
+    `optimizers.WARMUP_EVALUATIONS`), or None: other runs, or when float32 would not fit
+    (`fit`: the run's tiles and guided terms, as `memory.estimate_peak_bytes` takes them)."""
     if not optimizers.warms_up(config.optimizer, config.precision):
         return None
     # The same arguments as a float32 run's extractor, so that the two share one.
@@ -226,6 +247,7 @@ def _warmup_extractor(config, model, layers, size, device):
         memory.check_fits(
             warmup, *size, optimizer="lbfgs", recompute=config.recompute, device=device,
             num_correction=config.num_correction if config.jit else optimizers.WARMUP_EVALUATIONS,
+            **fit,
         )  # fmt: skip
     except memory.MemoryEstimateError:
         return None

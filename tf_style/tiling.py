@@ -1,4 +1,5 @@
-"""-tile_size: each evaluation tile by tile, so that activation memory is bounded by a tile.
+"""-tile_size: each evaluation tile by tile, so that activation memory is bounded by a tile
+(two on a CPU where two fit: `TiledObjective.together`).
 
 The image is cut into cores (a grid, aligned to the network's stride); each tile is its core with
 `overlap` pixels of real neighbouring image on every side (fewer at the image's edges, where the
@@ -114,9 +115,14 @@ def layer_weights(grid: Grid, crop_layer: tuple[int, int]) -> tuple[np.ndarray, 
 @tf.function(jit_compile=True, autograph=False)
 def _add_crop(total: tf.Variable, crop: tf.Tensor, y: tf.Tensor, x: tf.Tensor) -> None:
     # XLA adds into the variable in place; TensorFlow's own slice assignment would switch it to
-    # copy-on-read, and then every read of the gradient would copy the whole image.
-    h, w = crop.shape[1], crop.shape[2]
-    total[:, y : y + h, x : x + w, :].assign(total[:, y : y + h, x : x + w, :] + crop)
+    # copy-on-read, and then every read of the gradient would copy the whole image. A dynamic
+    # update, not a slice assignment: that needs its origin at compile time (one compilation
+    # per tile, and none inside -jit's loop); this one was 8x faster on a 4096 px gradient.
+    from tensorflow.compiler.tf2xla.python import xla  # not in tf.raw_ops; every wheel has it
+
+    start = [0, y, x, 0]
+    value = total.read_value()
+    total.assign(xla.dynamic_update_slice(value, tf.slice(value, start, crop.shape) + crop, start))
 
 
 def network_stride(extractor) -> int:
@@ -150,10 +156,14 @@ class TiledObjective:
 
     Its own variables hold what spans the whole image: the content's activations (assembled
     from the tiles' cores), the masks at each layer's full size, and the accumulated gradient.
+    With `together=2` an evaluation runs two tiles side by side (twice a tile's activations).
     """
 
-    def __init__(self, objective, grid: Grid):
+    def __init__(self, objective, grid: Grid, together: int = 1):
+        if together not in (1, 2):
+            raise ValueError(f"together must be 1 or 2, not {together}")
         self.objective = objective
+        self.together = together  # tiles evaluated at once: 2 where memory allows (prepare)
         self.extractor = objective.extractor
         self.grid = grid
         ex = self.extractor
@@ -337,24 +347,49 @@ class TiledObjective:
         weights = self.term_weights * self._shares[k]  # per term (or the one blended term)
         return Targets(content, tuple(style), tuple(style_masks), weights, tuple(content_masks))
 
+    def _tile(self, image: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Tile k's losses (a vector in print order) and their gradient w.r.t. its crop."""
+        (sy, sx), origin = self.grid.crop, self._origins[k]
+        crop = tf.slice(image, [0, origin[0], origin[1], 0], [1, sy, sx, 3])
+        with tf.GradientTape() as tape:
+            tape.watch(crop)
+            terms, _ = self.objective.terms(crop, self._tile_targets(k), image_terms=False)
+            loss = tf.reduce_sum(terms)
+        return terms, tape.gradient(loss, crop)
+
     def __call__(self, image: tf.Tensor):
         """(loss, gradient w.r.t. the image, per-layer losses), tile by tile; traceable."""
-        (sy, sx) = self.grid.crop
+        count = len(self.grid)
         self._gradient.assign(tf.zeros_like(self._gradient))
 
+        def add(k, gradient):
+            _add_crop(self._gradient, gradient, self._origins[k][0], self._origins[k][1])
+
         def body(k, total):
-            origin = self._origins[k]
-            crop = tf.slice(image, [0, origin[0], origin[1], 0], [1, sy, sx, 3])
-            with tf.GradientTape() as tape:
-                tape.watch(crop)
-                terms, _ = self.objective.terms(crop, self._tile_targets(k), image_terms=False)
-                loss = tf.reduce_sum(terms)
-            _add_crop(self._gradient, tape.gradient(loss, crop), origin[0], origin[1])
-            return k + 1, total + terms
+            terms, gradient = self._tile(image, k)
+            add(k, gradient)
+            if self.together == 2:
+                # The next tile too, neither waiting for the other: a lone tile leaves one of
+                # two cores idle much of the time, the pair keeps both busy (1.2x to 1.5x
+                # faster, docs/performance.md). Past the last tile (odd counts), zeros.
+                # The zeros depend on nothing (under -jit the cond waits for all its inputs),
+                # and the add stays outside the cond (inside, the cond would write the
+                # gradient, and TensorFlow would run it after the first tile's add).
+                last = tf.minimum(k + 1, count - 1)
+                more, more_gradient = tf.cond(
+                    k + 1 < count,
+                    lambda: self._tile(image, last),
+                    lambda: (tf.zeros(terms.shape), tf.zeros([1, *self.grid.crop, 3])),
+                )
+                add(last, more_gradient)
+                # Stacked, not added: Grappler would make the additions an AccumulateNV2, whose
+                # temporary variable fails ("already exists") inside the optimizers' loops.
+                terms = tf.reduce_sum(tf.stack([terms, more]), axis=0)
+            return k + self.together, total + terms
 
         size = len(self.extractor.content) + len(self.extractor.style)
         _, terms = tf.while_loop(
-            lambda k, total: k < len(self.grid), body, [tf.constant(0), tf.zeros([size])]
+            lambda k, total: k < count, body, [tf.constant(0), tf.zeros([size])]
         )
         with tf.GradientTape() as tape:
             tape.watch(image)
@@ -377,30 +412,3 @@ def _assign(variables: list, values: list) -> list:
             v.assign(x)
         return variables
     return [tf.Variable(x, trainable=False) for x in values]
-
-
-def seam_score(rgb: np.ndarray, rows=(), cols=()) -> float:
-    """How much the image jumps across the given lines, against everywhere else: the mean
-    absolute difference between the pixels on both sides of each row boundary in `rows` (between
-    row r - 1 and r) and column boundary in `cols`, over the mean absolute difference between
-    all vertically and horizontally adjacent pixels. About 1 where the lines are not special; a
-    visible seam makes it larger.
-
-    Example:
-        >>> grid = make_grid(768, 1024, 256, 64, 16)
-        >>> seam_score(image, *grid_lines(grid))  # doctest: +SKIP
-    """
-    rgb = np.asarray(rgb, np.float64)
-    down = np.abs(np.diff(rgb, axis=0))  # [H-1, W, C]: row r+1 against row r
-    right = np.abs(np.diff(rgb, axis=1))
-    across = [down[r - 1] for r in rows] + [right[:, c - 1] for c in cols]
-    if not across:
-        return 1.0
-    return float(np.mean([a.mean() for a in across]) / np.mean([down.mean(), right.mean()]))
-
-
-def grid_lines(grid: Grid) -> tuple[list[int], list[int]]:
-    """The row and column boundaries between a grid's cores."""
-    rows = sorted({y for (y0, _), _ in grid.cores for y in (y0,) if y0 > 0})
-    cols = sorted({x for _, (x0, _) in grid.cores for x in (x0,) if x0 > 0})
-    return rows, cols

@@ -18,7 +18,8 @@ class TileOptions:
         0,
         GROUP,
         "Evaluate the losses tile by tile, each tile about this many pixels square plus its "
-        "overlap, so that memory is bounded by a tile, not by the image (print sizes); auto: "
+        "overlap, so that memory is bounded by a tile, not by the image (print sizes; two "
+        "side by side on a CPU where they fit, which is faster); auto: "
         "the largest tile that fits, and only where the whole image does not; 0: no tiles. "
         "Each tile matches the style by itself (docs/high-resolution.md).",
         GRAPH,

@@ -10,7 +10,8 @@ evaluation's) and one feature on:
 * masks: the style through a mask (examples/inputs/tubingen_sky.png);
 * w2: `-style_loss w2`;
 * tiles: `-tile_size` of half the image's long side, so the same pixels are evaluated as 2 x 2
-  tiles with their overlap;
+  tiles with their overlap (two at a time, where two fit);
+* tiles3: a third, 3 x 3 tiles (in pairs, the last tile alone);
 * temporal: a video frame's temporal loss (the previous frame's target and a consistency mask).
 
 Every measured configuration is a fresh process that prepares the run as the command does and
@@ -37,6 +38,7 @@ FEATURES = {
     "masks": {"style_masks": str(MASK)},
     "w2": {"style_loss": "w2", "style_weight": 1e3},
     "tiles": {"tile_size": "half"},
+    "tiles3": {"tile_size": "third"},
     "temporal": {"content_video": "frames", "output_video": "out.mp4"},
 }
 
@@ -60,8 +62,9 @@ def worker(spec: dict) -> dict:
         save_iter=0,
         gpu=-1,
     )
-    if changes.get("tile_size") == "half":
-        changes["tile_size"] = spec["size"] // 2
+    fraction = {"half": 2, "third": 3}.get(changes.get("tile_size"))
+    if fraction:
+        changes["tile_size"] = spec["size"] // fraction
     config = config.replace(
         **changes,
         content_image=str(ROOT / config.content_image),
@@ -88,7 +91,13 @@ def worker(spec: dict) -> dict:
     grid = getattr(prepared.objective, "grid", None)
     height, width = optimizer.image.shape[1:3]
     pixels = len(grid) * grid.crop[0] * grid.crop[1] if grid else height * width
-    return {"median": statistics.median(times), "times": times, "pixels": pixels}
+    together = getattr(prepared.objective, "together", 1)
+    return {
+        "median": statistics.median(times),
+        "times": times,
+        "pixels": pixels,
+        "together": together,
+    }
 
 
 def run_worker(spec: dict) -> dict:
@@ -114,7 +123,8 @@ def measure(rounds: int, evaluations: int, size: int) -> tuple[dict, dict[str, i
             done = run_worker(spec)
             results[name].append(done["median"])
             pixels[name] = done["pixels"]
-            print(f"round {r + 1} {name}: {results[name][-1] * 1e3:.1f} ms", flush=True)
+            pairs = ", tiles two at a time" if done["together"] == 2 else ""
+            print(f"round {r + 1} {name}: {results[name][-1] * 1e3:.1f} ms{pairs}", flush=True)
     return results, pixels
 
 

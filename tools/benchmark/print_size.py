@@ -88,8 +88,9 @@ def per_tile(out_dir: Path, size: int, tiles: list[int], iterations: int) -> lis
     for tile in [0, *tiles]:
         options = {**base(out_dir), "image_size": size, "num_iterations": iterations,
                    "tile_size": tile, "output_image": str(out_dir / f"tile{tile}.png")}  # fmt: skip
-        seconds, peak, _ = run(options)
-        rows.append({"tile_size": tile, "seconds": seconds, "peak": peak})
+        seconds, peak, lines = run(options)
+        together = 2 if any("two at a time" in line for line in lines) else 1
+        rows.append({"tile_size": tile, "seconds": seconds, "peak": peak, "together": together})
     return rows
 
 
@@ -102,10 +103,11 @@ def main(argv) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tiles = list(map(int, f.tile_sizes))
     result = {"per_tile": per_tile(out, f.tile_image_size, tiles, f.tile_iterations)}
-    print(f"| -tile_size at {f.tile_image_size} px | peak | seconds |\n| --- | --- | --- |")
+    print(f"| -tile_size at {f.tile_image_size} px | tiles at a time | peak | seconds |")
+    print("| --- | --- | --- | --- |")
     for row in result["per_tile"]:
-        name = row["tile_size"] or "untiled"
-        print(f"| {name} | {row['peak'] / 2**30:.2f} GiB | {row['seconds']:.0f} |")
+        name, together = row["tile_size"] or "untiled", row["together"] if row["tile_size"] else ""
+        print(f"| {name} | {together} | {row['peak'] / 2**30:.2f} GiB | {row['seconds']:.0f} |")
     sizes = list(map(int, f.sizes))
     result["chain"] = chain(out, sizes, list(map(int, f.iterations)))
     (out / "print_size.json").write_text(json.dumps(result, indent=1))

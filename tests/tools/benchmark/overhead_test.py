@@ -22,5 +22,5 @@ def test_ratios_are_taken_within_each_round():
 
 def test_every_feature_is_measured_against_plain():
     assert list(overhead.FEATURES)[0] == "plain" and overhead.FEATURES["plain"] == {}
-    assert set(overhead.FEATURES) == {"plain", "masks", "w2", "tiles", "temporal"}
+    assert set(overhead.FEATURES) == {"plain", "masks", "w2", "tiles", "tiles3", "temporal"}
     assert overhead.MASK.is_file()
