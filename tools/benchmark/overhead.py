@@ -10,8 +10,8 @@ evaluation's) and one feature on:
 * masks: the style through a mask (examples/inputs/tubingen_sky.png);
 * w2: `-style_loss w2`;
 * tiles: `-tile_size` of half the image's long side, so the same pixels are evaluated as 2 x 2
-  tiles with their overlap (two at a time, where two fit);
-* tiles3: a third, 3 x 3 tiles (in pairs, the last tile alone);
+  tiles with their overlap (one at a time: two of their crops hold more than the image);
+* tiles3: a third, 3 x 3 tiles (two at a time where two fit, the last tile alone);
 * temporal: a video frame's temporal loss (the previous frame's target and a consistency mask).
 
 Every measured configuration is a fresh process that prepares the run as the command does and
