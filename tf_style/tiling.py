@@ -31,6 +31,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tf_style.optimizers.base import acyclic
+
 
 @dataclasses.dataclass(frozen=True)
 class Grid:
@@ -361,12 +363,13 @@ class TiledObjective:
         """(loss, gradient w.r.t. the image, per-layer losses), tile by tile; traceable."""
         count = len(self.grid)
         self._gradient.assign(tf.zeros_like(self._gradient))
+        tile = acyclic(self._tile)  # the tile loop is a loop too
 
         def add(k, gradient):
             _add_crop(self._gradient, gradient, self._origins[k][0], self._origins[k][1])
 
         def body(k, total):
-            terms, gradient = self._tile(image, k)
+            terms, gradient = tile(image, k)
             add(k, gradient)
             if self.together == 2:
                 # The next tile too, neither waiting for the other: a lone tile leaves one of
@@ -378,7 +381,7 @@ class TiledObjective:
                 last = tf.minimum(k + 1, count - 1)
                 more, more_gradient = tf.cond(
                     k + 1 < count,
-                    lambda: self._tile(image, last),
+                    lambda: tile(image, last),
                     lambda: (tf.zeros(terms.shape), tf.zeros([1, *self.grid.crop, 3])),
                 )
                 add(last, more_gradient)

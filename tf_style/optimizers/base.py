@@ -96,12 +96,25 @@ def all_finite(*tensors: tf.Tensor) -> tf.Tensor:
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
 
 
+def acyclic(fn: Callable) -> Callable:
+    """`fn` as a function call that TensorFlow does not inline into the caller's loops.
+
+    oneDNN's graph pass gives a max pool's gradient its fast kernel only when it meets the
+    forward pool first, walking the graph from its inputs; inside a loop (the optimizers', the
+    tiles') it may meet them in either order, and then leaves the gradient to TensorFlow's own
+    single-threaded kernel, 18x slower (a sixth of plain runs, every tiled run seen; see
+    docs/performance.md). A call's body is a graph without loops, so the pass orders it right.
+    Made at each trace of the caller, so no trace reuses variables an objective has replaced.
+    """
+    return tf.function(fn, autograph=False, experimental_attributes={"_noinline": True})
+
+
 def evaluator(objective: Objective, warmup: Objective | None = None) -> Evaluate:
     """`evaluate(x, evaluations)` of `objective` in float32; with a `warmup` objective, that one
     serves the first WARMUP_EVALUATIONS evaluations (both are traced, only one runs)."""
 
     def cast(fn: Objective, x: tf.Tensor):
-        loss, grad, aux = fn(x)
+        loss, grad, aux = acyclic(fn)(x)
         return (
             tf.cast(loss, tf.float32),
             tf.reshape(tf.cast(grad, tf.float32), tf.shape(x)),
