@@ -7,8 +7,7 @@
   modes than Caffe's zeros).
 * `strided_convolution`: a strided VALID convolution of the image (a net's first layer), whose
   input gradient is a stride-1 forward convolution on the space-to-depth grid.
-* `max_pool_2x2`: VGG's 2x2 stride-2 max pooling with a compiled (XLA) gradient, where
-  oneDNN does not run the CPU kernels.
+* `max_pool_2x2`: VGG's 2x2 stride-2 max pooling with a compiled (XLA) gradient.
 
 `layers.py` holds Caffe's semantics; this module only how they are computed fast.
 """
@@ -66,18 +65,15 @@ def _rows(x: tf.Tensor, axis: int, start, count) -> tf.Tensor:
 
 
 def takes_compiled_pool(x: tf.Tensor) -> bool:
-    """Whether a 2x2 stride-2 max pool of `x` takes `max_pool_2x2` (large, even, static), which
-    only TensorFlow's own CPU kernel needs: oneDNN's gradient is as fast without a compilation."""
+    """Whether a 2x2 stride-2 max pool of `x` takes `max_pool_2x2` (large, even, static)."""
     even = all(d is not None and d % 2 == 0 for d in x.shape[1:3])
-    large = (x.shape.num_elements() or 0) >= _COMPILED_POOL_MIN_SIZE
-    return even and large and not _onednn_without_gpu()
+    return even and (x.shape.num_elements() or 0) >= _COMPILED_POOL_MIN_SIZE
 
 
 def max_pool_2x2(x):
     """2x2 stride-2 max pooling (VGG's) whose gradient is a compiled XLA function.
 
-    TensorFlow's own CPU MaxPoolGrad (where oneDNN's does not replace it) runs at about
-    0.5 GB/s: 250 ms for pool1 of a 512-px image
+    TensorFlow's CPU MaxPoolGrad runs at about 0.5 GB/s: 250 ms for pool1 of a 512-px image
     on the 2-core CPU, where the four pools' gradients take a tenth of a VGG-19 evaluation; the
     same gradient as one fused XLA function takes 80 ms (the forward stays TensorFlow's).
     """
@@ -176,8 +172,8 @@ _XLA_CONV_MIN_CHANNELS = 256 * 256
 
 
 @functools.cache
-def _onednn_without_gpu() -> bool:
-    """Whether oneDNN runs the CPU kernels, on a machine without GPUs (asked once, when the
+def _xla_convolutions() -> bool:
+    """Whether oneDNN runs the CPU convolutions, on a machine without GPUs (asked once, when the
     first convolution is built, after the command has chosen its devices)."""
     try:
         from tensorflow.python.util import _pywrap_util_port
@@ -197,7 +193,7 @@ def conv2d(x, kernel, padding):
     """`tf.nn.conv2d` with stride 1, through XLA for the wide float32 layers above."""
     kh, kw, c, o = kernel.shape
     wide = kh * kw > 1 and c * o >= _XLA_CONV_MIN_CHANNELS
-    if wide and x.dtype == tf.float32 and _onednn_without_gpu():
+    if wide and x.dtype == tf.float32 and _xla_convolutions():
         return _xla_conv2d(x, kernel, padding)
     return tf.nn.conv2d(x, kernel, 1, padding)
 
