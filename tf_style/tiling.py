@@ -363,7 +363,7 @@ class TiledObjective:
         """(loss, gradient w.r.t. the image, per-layer losses), tile by tile; traceable."""
         count = len(self.grid)
         self._gradient.assign(tf.zeros_like(self._gradient))
-        tile = acyclic(self._tile)  # the tile loop is a loop too
+        tile = acyclic(self._tile)  # each tile a call of its own, for oneDNN (see acyclic)
 
         def add(k, gradient):
             _add_crop(self._gradient, gradient, self._origins[k][0], self._origins[k][1])
