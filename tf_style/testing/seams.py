@@ -33,6 +33,6 @@ def seam_score(rgb: np.ndarray, rows=(), cols=()) -> float:
 
 def grid_lines(grid: Grid) -> tuple[list[int], list[int]]:
     """The row and column boundaries between a grid's cores."""
-    rows = sorted({y for (y0, _), _ in grid.cores for y in (y0,) if y0 > 0})
-    cols = sorted({x for _, (x0, _) in grid.cores for x in (x0,) if x0 > 0})
+    rows = sorted({y0 for (y0, _), _ in grid.cores if y0 > 0})
+    cols = sorted({x0 for _, (x0, _) in grid.cores if x0 > 0})
     return rows, cols
