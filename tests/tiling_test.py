@@ -328,22 +328,39 @@ def test_masks_compose_with_tiles(tiny_run, tmp_path):
     assert all(np.isfinite(seen[2])) and seen[2][1:] != seen[0][1:]
 
 
-def test_every_max_pool_gradient_of_a_tiled_run_gets_onednns_kernel(tiny_run, tmp_path):
-    # Inside the tiles' loop, oneDNN's graph pass used to leave max pool gradients to
-    # TensorFlow's own kernel, 18x slower, in every tiled run seen. The profiler records which
-    # kernel each op ran.
+def _kernels(config, tmp_path) -> tuple[set[str], str]:
+    """The kernels a run of `config` ran (from the profiler's record), and its log."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    tf.profiler.experimental.start(str(tmp_path / "profile"))
+    folder = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
+    tf.profiler.experimental.start(str(folder))
     try:
-        _, log = run(tiny_run.replace(image_size=96, tile_size=48))
+        _, log = run(config)
     finally:
         tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
-    space.ParseFromString(next((tmp_path / "profile").rglob("*.xplane.pb")).read_bytes())
-    ran = {e.name.rsplit(":", 1)[-1] for p in space.planes for e in p.event_metadata.values()}
+    space.ParseFromString(next(folder.rglob("*.xplane.pb")).read_bytes())
+    return {e.name.rsplit(":", 1)[-1] for p in space.planes for e in p.event_metadata.values()}, log
+
+
+def test_every_max_pool_gradient_of_a_tiled_run_gets_onednns_kernel(tiny_run, tmp_path):
+    # Inside the tiles' loop, oneDNN's graph pass used to leave max pool gradients to
+    # TensorFlow's own kernel, 18x slower, in every tiled run seen.
+    ran, log = _kernels(tiny_run.replace(image_size=96, tile_size=48), tmp_path)
     if "_MklNativeMaxPool" not in ran:
         pytest.skip("oneDNN's kernels are off on this machine")
     assert "Tiles:" in log
     assert "MaxPoolGrad" not in ran
     assert "_MklNativeMaxPoolGrad" in ran
+
+
+@pytest.mark.parametrize("tile_size", [0, 128])
+def test_no_sum_is_added_up_in_the_order_its_terms_arrive(tiny_run, tmp_path, tile_size):
+    # Grappler's memory optimizer turns a sum of more than two tensors that it finds live at its
+    # estimate of the peak into a temporary variable that each term is added to when it is
+    # ready, in whatever order they come: runs with a fixed seed differed (by up to 18 of 255
+    # after 20 quickstart iterations; L-BFGS's direction was such a sum). The estimate passes
+    # its threshold (80 % of the 256 MiB TensorFlow assumes a CPU has) at 512 px here.
+    ran, log = _kernels(tiny_run.replace(image_size=512, tile_size=tile_size), tmp_path)
+    assert ("two at a time" in log) == bool(tile_size)
+    assert "AssignAdd" not in ran and "TemporaryVariable" not in ran
