@@ -102,10 +102,9 @@ def acyclic(fn: Callable) -> Callable:
     oneDNN's graph pass gives a max pool's gradient its fast kernel only when it meets the
     forward pool first, walking the graph from its inputs; inside a loop it may meet them in
     either order, and then leaves the gradient to TensorFlow's own single-threaded kernel, 18x
-    slower (every tiled run seen, for the tiles' loop inside the optimizers'; see
-    docs/performance.md). A call's body is a graph without loops, so the pass orders it right.
-    Made at each trace of the caller, so no trace reuses variables an objective has replaced.
-    (Not around a whole evaluation: that made runs with a fixed seed differ.)
+    slower (a sixth of plain runs, every tiled run seen; see docs/performance.md). A call's
+    body is a graph without loops, so the pass orders it right. Made at each trace of the
+    caller, so no trace reuses variables an objective has replaced.
     """
     return tf.function(fn, autograph=False, experimental_attributes={"_noinline": True})
 
@@ -115,7 +114,7 @@ def evaluator(objective: Objective, warmup: Objective | None = None) -> Evaluate
     serves the first WARMUP_EVALUATIONS evaluations (both are traced, only one runs)."""
 
     def cast(fn: Objective, x: tf.Tensor):
-        loss, grad, aux = fn(x)
+        loss, grad, aux = acyclic(fn)(x)  # every evaluation a call of its own, for oneDNN
         return (
             tf.cast(loss, tf.float32),
             tf.reshape(tf.cast(grad, tf.float32), tf.shape(x)),
