@@ -42,6 +42,7 @@ def load_model(config: StyleConfig, reporter: Reporter):
 
 def determinism(config: StyleConfig) -> None:
     """Sets TensorFlow's determinism for the run (see below)."""
+    _sums_in_a_fixed_order()
     if config.jit:
         # TensorFlow's determinism switch makes XLA refuse max-pool gradients (on every
         # device), and an earlier run in this process may have set it; XLA's CPU kernels are
@@ -52,6 +53,32 @@ def determinism(config: StyleConfig) -> None:
     elif config.seed >= 0:
         # Byte-identical results for a fixed seed on the CPU.
         tf.config.experimental.enable_op_determinism()
+
+
+def _sums_in_a_fixed_order() -> None:
+    """Turns off Grappler's scheduling of sums, for every graph this process runs from now on.
+
+    That pass of Grappler's memory optimizer rewrites a sum of more than two tensors that its
+    static estimate finds live at the peak (once the estimate passes 80 % of the 256 MiB that
+    TensorFlow's CPU device declares) into a temporary variable each term is added to as it
+    becomes ready: the rounding then depends on which term finishes first, and runs with a fixed
+    seed differ (op determinism does not cover it). The image's gradient is such a sum (the
+    network's and TV's three slices'), at 512 px on VGG-19. The memory optimizer's other passes
+    act on hand-annotated ops only when set to MANUAL, as here, and we annotate none. (Private
+    API: TensorFlow exposes no switch for it; every thread's function calls read this config.)
+    """
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    base = config_pb2.ConfigProto()
+    if ctx._config is not None:
+        base.CopyFrom(ctx._config)
+    base.graph_options.rewrite_options.memory_optimization = (
+        rewriter_config_pb2.RewriterConfig.MANUAL
+    )
+    ctx._config = base
+    ctx.function_call_options = None  # this thread's, made again from the config when next read
 
 
 def prepare(

@@ -185,4 +185,9 @@ class OriginalOptions:
         "Other options",
         "Accepted for compatibility: TensorFlow autotunes cuDNN convolutions by default.",
     )
-    seed: int = opt(-1, "Other options", "Random seed; a negative value draws a fresh one.")
+    seed: int = opt(
+        -1,
+        "Other options",
+        "Random seed; a negative value draws a fresh one. With the same seed, a run on the same "
+        "machine and TensorFlow gives the same image, bit for bit.",
+    )

@@ -189,10 +189,10 @@ def direction(memory: Memory, g: tf.Tensor, settings: Settings = Settings()) -> 
     # d = h0 q + sum (alpha - beta) s = -h0 g - h0 sum alpha y + sum (alpha - beta) s.
     by_slot = tf.scatter_nd(slots[:, None], tf.concat([alpha - beta, -h0 * alpha], 1), [m, 2])
     by_slot = tf.cast(by_slot, tf.float32)
-    # Differences, not a sum of three: Grappler may make a sum of more than two tensors add its
-    # terms in the order they arrive, and fixed-seed runs then differ (tests/tiling_test.py).
-    d = _combination(memory.s_history, by_slot[:, 0], rows) - (
-        tf.cast(h0, tf.float32) * g_row - _combination(memory.y_history, by_slot[:, 1], rows)
+    d = (
+        -tf.cast(h0, tf.float32) * g_row
+        + _combination(memory.s_history, by_slot[:, 0], rows)
+        + _combination(memory.y_history, by_slot[:, 1], rows)
     )
     return tf.reshape(d[: tf.size(g)], tf.shape(g))
 
