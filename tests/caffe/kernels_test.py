@@ -15,9 +15,11 @@ from tf_style.caffe import CaffePooling, kernels
 
 
 @pytest.mark.parametrize("size", [(128, 128), (129, 131)])
-def test_large_2x2_max_pools_route_the_gradient_as_tensorflow_does(size):
-    # From 2^20 values on, VGG's 2x2 pools take a compiled gradient of their own. Every window's
-    # gradient must go where MaxPoolGrad sends it: to its first maximum, ties (ReLU zeros) too.
+def test_large_2x2_max_pools_route_the_gradient_as_tensorflow_does(size, monkeypatch):
+    # From 2^20 values on, VGG's 2x2 pools take a compiled gradient of their own where oneDNN
+    # is off. Every window's gradient must go where MaxPoolGrad sends it: to its first maximum,
+    # ties (ReLU zeros) too.
+    monkeypatch.setattr(kernels, "_onednn_without_gpu", lambda: False)
     rng = np.random.default_rng(0)
     x = tf.constant(np.maximum(rng.normal(size=(1, *size, 64)), 0).astype(np.float32))
     rows, cols = -(-size[0] // 2), -(-size[1] // 2)
@@ -134,7 +136,7 @@ def test_wide_float32_convolutions_run_through_xla_where_onednn_would(
     # On a CPU where oneDNN runs the convolutions, wide float32 ones (and their input gradients,
     # forward convolutions too) go through a compiled XLA function; the oracle is TensorFlow's
     # own convolution and its gradient, in float64.
-    monkeypatch.setattr(kernels, "_xla_convolutions", lambda: True)
+    monkeypatch.setattr(kernels, "_onednn_without_gpu", lambda: True)
     rng = np.random.default_rng(2)
     cin, cout = channels
     x = rng.standard_normal((1, 6, 5, cin))
@@ -188,8 +190,14 @@ def test_snapshots_follow_the_weights_and_are_not_weights():
         ((2, 128, 130, 32), True),
     ],
 )
-def test_large_even_pools_take_the_compiled_gradient(shape, taken):
+def test_large_even_pools_take_the_compiled_gradient(shape, taken, monkeypatch):
+    monkeypatch.setattr(kernels, "_onednn_without_gpu", lambda: False)
     assert kernels.takes_compiled_pool(tf.zeros(shape)) is taken
+
+
+def test_with_onednn_on_the_cpu_pools_keep_tensorflows_gradient(monkeypatch):
+    monkeypatch.setattr(kernels, "_onednn_without_gpu", lambda: True)
+    assert not kernels.takes_compiled_pool(tf.zeros((1, 256, 256, 64)))
 
 
 def test_a_pool_of_unknown_size_takes_tensorflows():

@@ -7,7 +7,8 @@
   modes than Caffe's zeros).
 * `strided_convolution`: a strided VALID convolution of the image (a net's first layer), whose
   input gradient is a stride-1 forward convolution on the space-to-depth grid.
-* `max_pool_2x2`: VGG's 2x2 stride-2 max pooling with a compiled (XLA) gradient.
+* `max_pool_2x2`: VGG's 2x2 stride-2 max pooling with a compiled (XLA) gradient, where
+  oneDNN does not run the CPU kernels.
 
 `layers.py` holds Caffe's semantics; this module only how they are computed fast.
 """
@@ -65,15 +66,18 @@ def _rows(x: tf.Tensor, axis: int, start, count) -> tf.Tensor:
 
 
 def takes_compiled_pool(x: tf.Tensor) -> bool:
-    """Whether a 2x2 stride-2 max pool of `x` takes `max_pool_2x2` (large, even, static)."""
+    """Whether a 2x2 stride-2 max pool of `x` takes `max_pool_2x2` (large, even, static), which
+    only TensorFlow's own CPU kernel needs: oneDNN's gradient is as fast without a compilation."""
     even = all(d is not None and d % 2 == 0 for d in x.shape[1:3])
-    return even and (x.shape.num_elements() or 0) >= _COMPILED_POOL_MIN_SIZE
+    large = (x.shape.num_elements() or 0) >= _COMPILED_POOL_MIN_SIZE
+    return even and large and not _onednn_without_gpu()
 
 
 def max_pool_2x2(x):
     """2x2 stride-2 max pooling (VGG's) whose gradient is a compiled XLA function.
 
-    TensorFlow's CPU MaxPoolGrad runs at about 0.5 GB/s: 250 ms for pool1 of a 512-px image
+    TensorFlow's own CPU MaxPoolGrad (where oneDNN's does not replace it) runs at about
+    0.5 GB/s: 250 ms for pool1 of a 512-px image
     on the 2-core CPU, where the four pools' gradients take a tenth of a VGG-19 evaluation; the
     same gradient as one fused XLA function takes 80 ms (the forward stays TensorFlow's).
     """
@@ -172,8 +176,8 @@ _XLA_CONV_MIN_CHANNELS = 256 * 256
 
 
 @functools.cache
-def _xla_convolutions() -> bool:
-    """Whether oneDNN runs the CPU convolutions, on a machine without GPUs (asked once, when the
+def _onednn_without_gpu() -> bool:
+    """Whether oneDNN runs the CPU kernels, on a machine without GPUs (asked once, when the
     first convolution is built, after the command has chosen its devices)."""
     try:
         from tensorflow.python.util import _pywrap_util_port
@@ -193,7 +197,7 @@ def conv2d(x, kernel, padding):
     """`tf.nn.conv2d` with stride 1, through XLA for the wide float32 layers above."""
     kh, kw, c, o = kernel.shape
     wide = kh * kw > 1 and c * o >= _XLA_CONV_MIN_CHANNELS
-    if wide and x.dtype == tf.float32 and _xla_convolutions():
+    if wide and x.dtype == tf.float32 and _onednn_without_gpu():
         return _xla_conv2d(x, kernel, padding)
     return tf.nn.conv2d(x, kernel, 1, padding)
 
