@@ -42,7 +42,7 @@ def load_model(config: StyleConfig, reporter: Reporter):
 
 def determinism(config: StyleConfig) -> None:
     """Sets TensorFlow's determinism for the run (see below)."""
-    _sums_in_a_fixed_order()
+    sums_in_a_fixed_order()
     if config.jit:
         # TensorFlow's determinism switch makes XLA refuse max-pool gradients (on every
         # device), and an earlier run in this process may have set it; XLA's CPU kernels are
@@ -55,7 +55,7 @@ def determinism(config: StyleConfig) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _sums_in_a_fixed_order() -> None:
+def sums_in_a_fixed_order() -> None:
     """Turns off Grappler's scheduling of sums, for every graph this process runs from now on.
 
     That pass of Grappler's memory optimizer rewrites a sum of more than two tensors that its
