@@ -41,7 +41,7 @@ def load_model(config: StyleConfig, reporter: Reporter):
 
 
 def determinism(config: StyleConfig) -> None:
-    """Sets TensorFlow's determinism for the run (see below)."""
+    """Sets TensorFlow's determinism for the run (see below); before anything is traced."""
     sums_in_a_fixed_order()
     if config.jit:
         # TensorFlow's determinism switch makes XLA refuse max-pool gradients (on every
@@ -56,16 +56,20 @@ def determinism(config: StyleConfig) -> None:
 
 
 def sums_in_a_fixed_order() -> None:
-    """Turns off Grappler's scheduling of sums, for every graph this process runs from now on.
+    """Turns off Grappler's scheduling of sums for the rest of the process: for every function
+    traced and called after it, in this thread and in threads that have made no call yet (as
+    tf.distribute's replica threads, new at each call). A non-inlined call keeps the config it
+    was traced with, so this comes before tracing.
 
     That pass of Grappler's memory optimizer rewrites a sum of more than two tensors that its
     static estimate finds live at the peak (once the estimate passes 80 % of the 256 MiB that
     TensorFlow's CPU device declares) into a temporary variable each term is added to as it
     becomes ready: the rounding then depends on which term finishes first, and runs with a fixed
     seed differ (op determinism does not cover it). The image's gradient is such a sum (the
-    network's and TV's three slices'), at 512 px on VGG-19. The memory optimizer's other passes
-    act on hand-annotated ops only when set to MANUAL, as here, and we annotate none. (Private
-    API: TensorFlow exposes no switch for it; every thread's function calls read this config.)
+    network's and TV's three slices'), at 512 px on VGG-19. MANUAL rather than off keeps the
+    memory optimizer's passes for hand-annotated ops (we annotate none) and its relaxing of
+    allocator constraints, so nothing else changes. (Private API: TensorFlow has no public
+    switch; each thread's function-call options are made from this base config.)
     """
     from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
     from tensorflow.python.eager import context

@@ -177,8 +177,9 @@ _XLA_CONV_MIN_CHANNELS = 256 * 256
 
 @functools.cache
 def _onednn_without_gpu() -> bool:
-    """Whether oneDNN runs the CPU kernels, on a machine without GPUs (asked once, when the
-    first convolution is built, after the command has chosen its devices)."""
+    """Whether oneDNN runs the CPU kernels, on a machine where TensorFlow sees no GPU (asked
+    once, when the first convolution or pool is built, after the command has chosen its
+    devices)."""
     try:
         from tensorflow.python.util import _pywrap_util_port
 

@@ -188,6 +188,6 @@ class OriginalOptions:
     seed: int = opt(
         -1,
         "Other options",
-        "Random seed; a negative value draws a fresh one. With the same seed, a run on the same "
-        "machine and TensorFlow gives the same image, bit for bit.",
+        "Random seed; a negative value draws a fresh one. With the same seed, a run on the CPU "
+        "gives the same image bit for bit on the same machine and TensorFlow.",
     )
