@@ -366,21 +366,15 @@ def test_no_sum_is_added_up_in_the_order_its_terms_arrive(
     # after 20 quickstart iterations; L-BFGS's direction is such a sum), so every run turns that
     # pass off (prepare.sums_in_a_fixed_order). The estimate passes its threshold (80 % of the
     # 256 MiB TensorFlow assumes a CPU has) at 512 px here.
-    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.core.protobuf import rewriter_config_pb2
     from tensorflow.python.eager import context
 
     config = tiny_run.replace(image_size=512, tile_size=tile_size)
     ctx = context.context()
     with monkeypatch.context() as patched:  # first the same run with TensorFlow's default
-        default = config_pb2.ConfigProto()
-        if ctx._config is not None:
-            default.CopyFrom(ctx._config)
-        default.graph_options.rewrite_options.memory_optimization = (
-            rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT
-        )
-        patched.setattr(ctx, "_config", default)
+        patched.setattr(ctx, "_config", ctx._config)  # restored on leaving
         patched.setattr(prepare, "sums_in_a_fixed_order", lambda: None)
-        ctx.function_call_options = None
+        prepare.memory_optimization(rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT)
         ran, _ = _kernels(config, tmp_path)
     ctx.function_call_options = None
     if "TemporaryVariable" not in ran:

@@ -71,16 +71,22 @@ def sums_in_a_fixed_order() -> None:
     allocator constraints, so nothing else changes. (Private API: TensorFlow has no public
     switch; each thread's function-call options are made from this base config.)
     """
-    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    memory_optimization(rewriter_config_pb2.RewriterConfig.MANUAL)
+
+
+def memory_optimization(level: int) -> None:
+    """Sets the memory optimizer's level (a RewriterConfig.MemOptType) in the eager context's
+    base config, for what is traced from now on (see `sums_in_a_fixed_order`)."""
+    from tensorflow.core.protobuf import config_pb2
     from tensorflow.python.eager import context
 
     ctx = context.context()
     base = config_pb2.ConfigProto()
     if ctx._config is not None:
         base.CopyFrom(ctx._config)
-    base.graph_options.rewrite_options.memory_optimization = (
-        rewriter_config_pb2.RewriterConfig.MANUAL
-    )
+    base.graph_options.rewrite_options.memory_optimization = level
     ctx._config = base
     ctx.function_call_options = None  # this thread's, made again from the config when next read
 
